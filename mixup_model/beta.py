@@ -1,0 +1,126 @@
+"""A Beta(a, b) sampler built only from ops that XLA compiles.
+
+`keras.random.beta` and `tf.random.stateless_gamma` lower to the
+`StatelessRandomGammaV3` kernel, which has no XLA implementation, so a train
+step that calls them cannot run with `jit_compile=True`. This module samples
+Gamma variates with Marsaglia & Tsang's rejection method (ACM TOMS 2000) from
+stateless normal and uniform draws inside a `tf.while_loop`, all of which XLA
+supports, and forms the Beta variate from them.
+
+Numerics: for small shapes a Gamma draw underflows to zero, and the textbook
+`g1 / (g1 + g2)` then gives `0 / 0 = NaN` (at a = 0.05 that happens for most
+draws in float32). We therefore work with log-Gamma values throughout and
+return `sigmoid(log g1 - log g2)`, which is exactly `g1 / (g1 + g2)` but
+cannot overflow, underflow to NaN, or leave [0, 1].
+"""
+
+import tensorflow as tf
+
+# A cap on rejection rounds. Marsaglia-Tsang accepts a candidate with
+# probability >= 0.95 for shapes >= 1 (we always sample shapes >= 1), so after
+# 64 rounds a draw is still pending with probability < 0.05**64: the cap
+# only guarantees termination and never changes a result in practice.
+_MAX_REJECTION_ROUNDS = 64
+
+
+def _split_seed(seed, num):
+    """Derives `num` independent stateless seeds from one seed of shape (2,)."""
+    return tf.unstack(tf.random.experimental.stateless_split(seed, num=num))
+
+
+def _as_stateless_seed(seed):
+    seed = tf.convert_to_tensor(seed)
+    if seed.dtype not in (tf.int32, tf.int64):
+        seed = tf.cast(seed, tf.int64)
+    return seed
+
+
+def sample_log_gamma(shape, concentration, seed):
+    """Draws `log(g)` with `g ~ Gamma(concentration, 1)`.
+
+    Args:
+        shape: Output shape (a list/tuple of ints or a 1-D int tensor).
+        concentration: Gamma shape parameter, a positive float32 scalar or a
+            tensor broadcastable to `shape`.
+        seed: A stateless seed, an integer tensor of shape `(2,)`.
+
+    Returns:
+        A float32 tensor of `shape` holding `log(g)`; always finite.
+    """
+    seed = _as_stateless_seed(seed)
+    concentration = tf.broadcast_to(
+        tf.cast(concentration, tf.float32), shape
+    )
+    # Every loop tensor takes its shape from `concentration`, so that static
+    # shape inference agrees across iterations (e.g. for a batch of one).
+    shape = tf.shape(concentration)
+    loop_seed, boost_seed = _split_seed(seed, 2)
+
+    # Marsaglia-Tsang needs shape >= 1: sample Gamma(a + 1) and apply the
+    # boost Gamma(a) = Gamma(a + 1) * U ** (1 / a), in log space.
+    d = concentration + 1.0 - 1.0 / 3.0
+    c = tf.math.rsqrt(9.0 * d)
+
+    def uniform_open_zero(shape, seed):
+        # Uniform on (0, 1]: log() of it is always finite.
+        return 1.0 - tf.random.stateless_uniform(shape, seed=seed)
+
+    def body(round_index, log_v, accepted):
+        round_seed = tf.random.experimental.stateless_fold_in(
+            loop_seed, round_index
+        )
+        normal_seed, uniform_seed = _split_seed(round_seed, 2)
+        x = tf.random.stateless_normal(shape, seed=normal_seed)
+        u = uniform_open_zero(shape, uniform_seed)
+        v = (1.0 + c * x) ** 3
+        safe_v = tf.where(v > 0.0, v, tf.ones_like(v))
+        accept = (v > 0.0) & (
+            tf.math.log(u)
+            < 0.5 * tf.square(x) + d - d * safe_v + d * tf.math.log(safe_v)
+        )
+        newly_accepted = accept & tf.logical_not(accepted)
+        log_v = tf.where(newly_accepted, tf.math.log(safe_v), log_v)
+        return round_index + 1, log_v, accepted | accept
+
+    def keep_going(round_index, log_v, accepted):
+        return tf.logical_not(tf.reduce_all(accepted))
+
+    _, log_v, _ = tf.while_loop(
+        keep_going,
+        body,
+        (
+            tf.constant(0, tf.int32),
+            tf.zeros_like(concentration),
+            tf.zeros_like(concentration, tf.bool),
+        ),
+        maximum_iterations=_MAX_REJECTION_ROUNDS,
+    )
+    log_boost = tf.math.log(uniform_open_zero(shape, boost_seed))
+    return tf.math.log(d) + log_v + log_boost / concentration
+
+
+def sample_beta(shape, a, b, seed):
+    """Draws `Beta(a, b)` variates with XLA-compatible ops.
+
+    Args:
+        shape: Output shape (a list/tuple of ints or a 1-D int tensor).
+        a: First concentration, a positive float scalar or tensor.
+        b: Second concentration, a positive float scalar or tensor.
+        seed: A stateless seed, an integer tensor of shape `(2,)`.
+
+    Returns:
+        A float32 tensor of `shape` with values in [0, 1], never NaN.
+
+    Example:
+
+    >>> lam = sample_beta([4], 0.2, 0.2, seed=tf.constant([1, 2]))
+    """
+    seed_a, seed_b = _split_seed(_as_stateless_seed(seed), 2)
+    log_ga = sample_log_gamma(shape, a, seed_a)
+    log_gb = sample_log_gamma(shape, b, seed_b)
+    # g_a / (g_a + g_b) == sigmoid(log g_a - log g_b), computed without ever
+    # forming g_a or g_b (which underflow to 0 for small a, b). For t > 0,
+    # sigmoid(t) = 1 / (1 + tiny) rounds twice and lands on 1.0 too often;
+    # 1 - sigmoid(-t) rounds once, so lambda near 1 is as exact as near 0.
+    t = log_ga - log_gb
+    return tf.where(t > 0.0, 1.0 - tf.math.sigmoid(-t), tf.math.sigmoid(t))
