@@ -8,6 +8,8 @@ from mixup_model.mixing import mix_targets
 from mixup_model.mixing import sample_mix_params
 from mixup_model.model import FunctionalMixupModel
 from mixup_model.model import MixupModel
+from mixup_model.statistics import MixupStatistics
+from mixup_model.tensorboard import MixupTensorBoard
 
 __version__ = "0.1.0"
 
@@ -15,6 +17,8 @@ __all__ = [
     "FunctionalMixupModel",
     "MixParams",
     "MixupModel",
+    "MixupStatistics",
+    "MixupTensorBoard",
     "blend",
     "mix_inputs",
     "mix_targets",

@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras.src.models.functional import Functional
 
 from mixup_model.mixing import LAMBDA_MODES
+from mixup_model.mixing import MixParams
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
@@ -193,22 +194,46 @@ class MixupModel(keras.Model):
         return sample_mix_params(batch_size, self.alpha, seed, self.lambda_mode)
 
     def train_step(self, data):
-        if self.alpha == 0:
+        statistics = self.mixup_statistics
+        if self.alpha == 0 and statistics is None:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        params = self.sample_mix_params(batch_size_of(x))
-        mixed_x = mix_inputs(x, params)
+        batch_size = batch_size_of(x)
+        if self.alpha == 0:  # no mixing, but statistics to record
+            params = MixParams(tf.ones([batch_size]), tf.range(batch_size))
+            mixed_x = x
+        else:
+            params = self.sample_mix_params(batch_size)
+            mixed_x = mix_inputs(x, params)
+        if statistics is not None and statistics.clean_accuracy and y is not None:
+            statistics.update_clean_accuracy(y, self(x, training=False))
         # Keras's own train step does the forward pass, loss scaling,
         # gradients and metrics; `compute_loss` and `compute_metrics` below
         # pick up `params` to mix the targets against the outputs.
         active = self._active_mixes()
-        active[id(self)] = {"params": params}
+        active[id(self)] = {"params": params, "mixing": self.alpha > 0}
         try:
             return super().train_step(
                 keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
             )
         finally:
             del active[id(self)]
+
+    @property
+    def mixup_statistics(self):
+        """The `MixupStatistics` recorded by the train step, or None."""
+        return self.__dict__.get("_mixup_statistics")
+
+    def set_mixup_statistics(self, statistics):
+        """Starts (or with None, stops) recording `MixupStatistics`.
+
+        `mixup_model.MixupTensorBoard` calls this; the train step is traced
+        again at the next `fit`. The statistics are not part of the model's
+        state and are never saved with it.
+        """
+        # Set past Keras's attribute tracking: not model state.
+        object.__setattr__(self, "_mixup_statistics", statistics)
+        self.train_function = None
 
     @staticmethod
     def _active_mixes():
@@ -219,7 +244,7 @@ class MixupModel(keras.Model):
     def _mixed_targets(self, y, y_pred, sample_weight):
         """The `MixedTargets` of the batch being trained, else None."""
         state = self._active_mixes().get(id(self))
-        if state is None or y is None:
+        if state is None or not state["mixing"] or y is None:
             return None
         if "targets" not in state:
             state["targets"] = mix_targets(
@@ -248,10 +273,19 @@ class MixupModel(keras.Model):
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         targets = self._mixed_targets(y, y_pred, sample_weight)
-        if targets is not None:
-            y = targets.metric_y
-            sample_weight = targets.metric_sample_weight
-        return super().compute_metrics(x, y, y_pred, sample_weight)
+        if targets is None:
+            logs = super().compute_metrics(x, y, y_pred, sample_weight)
+        else:
+            logs = super().compute_metrics(
+                x, targets.metric_y, y_pred, targets.metric_sample_weight
+            )
+        state = self._active_mixes().get(id(self))
+        statistics = self.mixup_statistics
+        if state is not None and statistics is not None:
+            # `x` is the mixed batch exactly as the model saw it.
+            statistics.update(state["params"], x, y, y_pred)
+            logs = {**logs, **statistics.results()}
+        return logs
 
     def summary(self, *args, expand_nested=None, print_fn=None, **kwargs):
         """Keras's summary, with a wrapped model's layers and the mixup settings.

@@ -5,12 +5,14 @@ Variants, each a full `model.fit` training step with its own input pipeline:
   plain     (a) the plain Keras model, no mixup: the floor
   mixup     (b) `MixupModel`, default settings (one lambda per sample)
   mixup_pb  (b) `MixupModel(lambda_mode="per_batch")`
+  mixup_tb  (b) `MixupModel` logging with `MixupTensorBoard` (its cost is
+                reported against `mixup`)
   kerasio   (c) the keras.io example's pipeline: two shuffled copies of the
                 data zipped in tf.data and mixed in `map`
   kl_mixup  (d) `keras.layers.MixUp` applied in a tf.data `map`
 
 After warm-up (tracing, compiling) the variants run in rounds, A B C D A B
-C D ..., each timing `--steps` steps; a step's time is the median interval
+C D ..., each timing about `--seconds` of steps; a step's time is the median interval
 between consecutive `on_train_batch_end` calls. Ratios against (a) are taken
 pair by pair within a round, then the median over rounds, which cancels the
 machine's drift. Results: a table on stdout and JSON under `--out`.
@@ -37,6 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from mixup_model import MixupModel  # noqa: E402
+from mixup_model import MixupTensorBoard  # noqa: E402
+import keras_io_reference  # noqa: E402
 from train_fashion_mnist import build_cnn  # noqa: E402
 
 NUM_CLASSES = 10
@@ -73,24 +77,6 @@ MODELS = {
 }
 
 
-def keras_io_sample_beta(size, concentration):
-    # The keras.io example's sampler, verbatim in substance.
-    gamma_1 = tf.random.gamma(shape=[size], alpha=concentration)
-    gamma_2 = tf.random.gamma(shape=[size], alpha=concentration)
-    return gamma_1 / (gamma_1 + gamma_2)
-
-
-def keras_io_mix_up(ds_one, ds_two, alpha=ALPHA):
-    (images_one, labels_one), (images_two, labels_two) = ds_one, ds_two
-    batch_size = tf.shape(images_one)[0]
-    lam = keras_io_sample_beta(batch_size, alpha)
-    x_l = tf.reshape(lam, (batch_size, 1, 1, 1))
-    y_l = tf.reshape(lam, (batch_size, 1))
-    images = images_one * x_l + images_two * (1 - x_l)
-    labels = labels_one * y_l + labels_two * (1 - y_l)
-    return images, labels
-
-
 def make_pipelines(x, y, batch_size, seed=0):
     """The input pipeline of each variant, over the same in-memory data."""
     n = len(x)
@@ -112,14 +98,14 @@ def make_pipelines(x, y, batch_size, seed=0):
         return out["images"], out["labels"]
 
     plain = batched(shuffled(seed))
-    zipped = tf.data.Dataset.zip((
-        shuffled(seed).batch(batch_size), shuffled(seed + 1).batch(batch_size)
-    ))
     return {
         "plain": plain,
         "mixup": plain,
         "mixup_pb": plain,
-        "kerasio": zipped.map(keras_io_mix_up, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE),
+        "mixup_tb": plain,
+        "kerasio": keras_io_reference.mixup_dataset(
+            x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True
+        ).prefetch(tf.data.AUTOTUNE),
         "kl_mixup": shuffled(seed).batch(batch_size).map(keras_layer_map, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE),
     }
 
@@ -134,6 +120,7 @@ def make_models(build, initial_weights):
         "plain": fresh(),
         "mixup": MixupModel(fresh(), alpha=ALPHA, seed=0),
         "mixup_pb": MixupModel(fresh(), alpha=ALPHA, lambda_mode="per_batch", seed=0),
+        "mixup_tb": MixupModel(fresh(), alpha=ALPHA, seed=0),
         "kerasio": fresh(),
         "kl_mixup": fresh(),
     }
@@ -152,7 +139,7 @@ class StepClock(keras.callbacks.Callback):
         return float(np.median(np.diff(self.stamps)))
 
 
-def bench_config(model_name, batch_size, jit, variants, rounds, steps, warmup):
+def bench_config(model_name, batch_size, jit, variants, rounds, seconds, warmup, log_dir):
     build, input_shape = MODELS[model_name]
     rng = np.random.default_rng(0)
     n = batch_size * 8
@@ -162,12 +149,24 @@ def bench_config(model_name, batch_size, jit, variants, rounds, steps, warmup):
     initial = build().get_weights()
     models = make_models(build, initial)
     pipelines = make_pipelines(x, y, batch_size)
+
+    def callbacks(name, clock=None):
+        extra = [clock] if clock else []
+        if name == "mixup_tb":
+            extra.append(MixupTensorBoard(os.path.join(log_dir, "tb", model_name)))
+        return extra
+
+    warm_clock = StepClock()
     for name in variants:
         models[name].compile(
             optimizer="adam", loss="categorical_crossentropy", jit_compile=jit
         )
-        models[name].fit(pipelines[name], steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
+        clock = warm_clock if name == "plain" else None
+        models[name].fit(pipelines[name], steps_per_epoch=warmup, epochs=1,
+                         verbose=0, shuffle=False, callbacks=callbacks(name, clock))
         assert models[name].jit_compile == jit, (name, models[name].jit_compile)
+    # Enough steps for about `seconds` per measurement.
+    steps = int(np.clip(seconds / warm_clock.median_step(), 5, 60))
     times = {name: [] for name in variants}
     for r in range(rounds):
         # Rotate the order so that no variant always runs first.
@@ -175,20 +174,23 @@ def bench_config(model_name, batch_size, jit, variants, rounds, steps, warmup):
         for name in order:
             clock = StepClock()
             models[name].fit(
-                pipelines[name], steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
-                callbacks=[clock],
+                pipelines[name], steps_per_epoch=steps, epochs=1, verbose=0,
+                shuffle=False, callbacks=callbacks(name, clock),
             )
             times[name].append(clock.median_step())
     result = {}
     for name in variants:
-        ratios = [t / p for t, p in zip(times[name], times["plain"])]
         step = statistics.median(times[name])
         result[name] = {
             "ms_per_step": 1000 * step,
             "images_per_s": batch_size / step,
-            "ratio_vs_plain": statistics.median(ratios),
+            "steps_per_measurement": steps,
             "ms_per_step_rounds": [round(1000 * t, 3) for t in times[name]],
         }
+        for floor in ("plain", "mixup"):
+            if floor in times:
+                ratios = [t / f for t, f in zip(times[name], times[floor])]
+                result[name][f"ratio_vs_{floor}"] = statistics.median(ratios)
     return result
 
 
@@ -229,11 +231,11 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="+", default=["cnn", "resnet"], choices=sorted(MODELS))
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 512])
     p.add_argument("--jit", nargs="+", default=["false", "true"], choices=["false", "true"])
-    p.add_argument("--variants", nargs="+", default=["plain", "mixup", "mixup_pb", "kerasio", "kl_mixup"])
+    p.add_argument("--variants", nargs="+", default=["plain", "mixup", "mixup_pb", "mixup_tb", "kerasio", "kl_mixup"])
     p.add_argument("--sweep", nargs="*", type=int, default=[32, 64, 128, 256, 512, 1024],
                    help="batch sizes for the (b)/(a) sweep on the CNN without XLA")
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--seconds", type=float, default=0.6, help="target time per measurement")
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--out", default=os.path.join(REPO, "logs", "benchmarks"))
     p.add_argument("--tag", default="cpu", help="name of the JSON file")
@@ -243,7 +245,7 @@ def parse_args(argv=None):
         args.variants.insert(0, "plain")
     if args.quick:
         args.models, args.batch_sizes, args.sweep = ["cnn"], [8], [4, 8]
-        args.rounds, args.steps, args.warmup = 2, 3, 2
+        args.rounds, args.seconds, args.warmup = 2, 0.01, 2
     return args
 
 
@@ -254,19 +256,23 @@ def main(argv=None):
         for batch_size in args.batch_sizes:
             for jit in [j == "true" for j in args.jit]:
                 results = bench_config(model_name, batch_size, jit, args.variants,
-                                       args.rounds, args.steps, args.warmup)
+                                       args.rounds, args.seconds, args.warmup, args.out)
                 rows.append({"model": model_name, "batch_size": batch_size, "jit": jit, "results": results})
                 print(format_table(rows[-1:], args.variants).splitlines()[-1], flush=True)
     sweep = []
     for batch_size in args.sweep:
         results = bench_config("cnn", batch_size, False, ["plain", "mixup"],
-                               args.rounds, args.steps, args.warmup)
+                               args.rounds, args.seconds, args.warmup, args.out)
         sweep.append({"batch_size": batch_size, "ratio_vs_plain": results["mixup"]["ratio_vs_plain"],
                       "ms_per_step": results["mixup"]["ms_per_step"]})
         print(f"sweep batch {batch_size}: mixup/plain {sweep[-1]['ratio_vs_plain']:.3f}", flush=True)
     report = {"machine": describe_machine(), "args": vars(args), "rows": rows, "sweep": sweep}
     print()
     print(format_table(rows, args.variants))
+    if "mixup_tb" in args.variants:
+        print("\nMixupTensorBoard logging cost, mixup_tb/mixup: " + ", ".join(
+            f"{r['model']}/{r['batch_size']}/{'xla' if r['jit'] else 'graph'} "
+            f"{r['results']['mixup_tb']['ratio_vs_mixup']:.3f}" for r in rows))
     if sweep:
         print("\n| batch | " + " | ".join(str(s["batch_size"]) for s in sweep) + " |")
         print("|---|" + "---|" * len(sweep))

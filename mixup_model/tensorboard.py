@@ -1,0 +1,244 @@
+"""`MixupTensorBoard`: Keras's TensorBoard callback, plus what mixup did."""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tensorboard.plugins.histogram import metadata as histogram_metadata
+
+from mixup_model.model import MixupModel
+from mixup_model.statistics import MixupStatistics
+from mixup_model.statistics import image_input_shape
+
+LAMBDA_HISTOGRAM_TAG = "mixup/lambda"
+IMAGES_TAG = "mixup/mixed_inputs"
+PNG_NAME = "mixed_batch.png"
+
+
+def caption(primary, partner, weight, class_names=None):
+    """'0.71 Coat + 0.29 Shirt' for one mixed input (class ids if unnamed)."""
+
+    def name(class_id):
+        if class_id < 0:
+            return "?"
+        if class_names is not None and class_id < len(class_names):
+            return class_names[class_id]
+        return str(class_id)
+
+    if round(weight, 2) >= 1.0:  # unmixed (alpha=0, or lambda ~ 1)
+        return name(primary)
+    return f"{weight:.2f} {name(primary)} + {1.0 - weight:.2f} {name(partner)}"
+
+
+def image_grid(images, columns=4, padding=2, scale=1):
+    """Tiles `(N, H, W, C)` images into one `(H', W', C)` float image in [0, 1].
+
+    Values already in [0, 1] are shown as they are, [0, 255] divided by 255,
+    anything else (standardized inputs) min-max scaled over the grid.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    low, high = float(images.min()), float(images.max())
+    if low < 0.0 or high > 255.0:
+        images = (images - low) / max(high - low, 1e-12)
+    elif high > 1.0:
+        images = images / 255.0
+    if images.shape[-1] == 4:  # drop alpha for display
+        images = images[..., :3]
+    if scale > 1:
+        images = images.repeat(scale, axis=1).repeat(scale, axis=2)
+    n, h, w, c = images.shape
+    columns = max(1, min(columns, n))
+    rows = -(-n // columns)
+    grid = np.ones(
+        (rows * (h + padding) + padding, columns * (w + padding) + padding, c),
+        np.float32,
+    )
+    for i, image in enumerate(images):
+        top = padding + (i // columns) * (h + padding)
+        left = padding + (i % columns) * (w + padding)
+        grid[top : top + h, left : left + w] = image
+    return grid
+
+
+def write_png(path, grid):
+    """Writes a float `(H, W, C)` image in [0, 1] as a PNG (TensorFlow's encoder)."""
+    pixels = tf.cast(tf.round(tf.clip_by_value(grid, 0.0, 1.0) * 255.0), tf.uint8)
+    tf.io.write_file(path, tf.io.encode_png(pixels))
+
+
+class MixupTensorBoard(keras.callbacks.TensorBoard):
+    """Keras's `TensorBoard` callback that also shows what mixup does.
+
+    Use it instead of `keras.callbacks.TensorBoard`; it writes into the same
+    run folders (`<log_dir>/train`, `<log_dir>/validation`):
+
+    - scalars `epoch_mixup_lambda` (mean lambda) and `epoch_mixup_strength`
+      (mean `min(lambda, 1 - lambda)`), and `batch_*` ones with
+      `update_freq`, beside Keras's loss and metrics;
+    - a histogram `mixup/lambda` of the lambdas drawn in each epoch;
+    - images `mixup/mixed_inputs`: the first mixed inputs of an epoch exactly
+      as the model saw them, every `image_freq` epochs, captioned in the
+      summary's description ("0.71 Coat + 0.29 Shirt"); image inputs only,
+      other inputs skip this quietly;
+    - with `clean_accuracy=True`, `epoch_clean_accuracy`: the accuracy on the
+      clean training batches (costs one extra forward pass per step).
+
+    The statistics are computed inside the compiled step (XLA included) and
+    written here, outside it. Without this callback the step records nothing.
+    On a model that is not a `MixupModel`, it is Keras's callback unchanged.
+
+    Args:
+        log_dir: The run's folder, as for `keras.callbacks.TensorBoard`.
+        num_images: Mixed inputs to show (0 for none).
+        image_freq: Write the images every this many epochs.
+        class_names: Optional class names for the captions.
+        histogram_bins: Bins of the lambda histogram over [0, 1].
+        clean_accuracy: Also log accuracy on the clean training batches.
+        write_png: Also save the first batch's grid as
+            `<log_dir>/mixed_batch.png` with captions in `mixed_batch.txt`.
+        **kwargs: Passed to `keras.callbacks.TensorBoard` (`update_freq`,
+            `histogram_freq`, ...).
+
+    Example:
+
+    ```python
+    model.fit(x, y, callbacks=[MixupTensorBoard("logs/run1")])
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir="logs",
+        *,
+        num_images=8,
+        image_freq=1,
+        class_names=None,
+        histogram_bins=30,
+        clean_accuracy=False,
+        write_png=True,
+        **kwargs,
+    ):
+        super().__init__(log_dir=log_dir, **kwargs)
+        if int(image_freq) < 1:
+            raise ValueError(f"`image_freq` must be an int >= 1, got {image_freq!r}.")
+        if int(num_images) < 0:
+            raise ValueError(f"`num_images` must be an int >= 0, got {num_images!r}.")
+        if int(histogram_bins) < 1:
+            raise ValueError(
+                f"`histogram_bins` must be an int >= 1, got {histogram_bins!r}."
+            )
+        self.num_images = int(num_images)
+        self.image_freq = int(image_freq)
+        self.class_names = list(class_names) if class_names is not None else None
+        self.histogram_bins = int(histogram_bins)
+        self.clean_accuracy = clean_accuracy
+        self.write_png = write_png
+        self._statistics = None
+        self._mixup_writer = None
+        self._png_written = False
+
+    def set_model(self, model):
+        super().set_model(model)
+        if not isinstance(model, MixupModel):
+            return
+        # Created under the model's strategy, like its own variables.
+        with model.distribute_strategy.scope():
+            self._statistics = MixupStatistics(
+                num_images=self.num_images,
+                image_shape=image_input_shape(model),
+                histogram_bins=self.histogram_bins,
+                clean_accuracy=self.clean_accuracy,
+            )
+        model.set_mixup_statistics(self._statistics)
+
+    @property
+    def _writer(self):
+        # Our own writer into Keras's train run folder: TensorBoard merges
+        # every event file of a folder into one run.
+        if self._mixup_writer is None:
+            self._mixup_writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, "train")
+            )
+        return self._mixup_writer
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
+        if self._statistics is not None:
+            self._statistics.reset()
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if self._statistics is not None and self.write_png and not self._png_written:
+            self._png_written = True
+            self._save_png()
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self._statistics is None:
+            return
+        with self._writer.as_default():
+            self._write_histogram(epoch)
+            if epoch % self.image_freq == 0:
+                self._write_images(epoch)
+        self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._statistics is not None:
+            # Stop recording: a later fit without this callback costs nothing.
+            self.model.set_mixup_statistics(None)
+            self._statistics = None
+        if self._mixup_writer is not None:
+            self._mixup_writer.close()
+            self._mixup_writer = None
+        super().on_train_end(logs)
+
+    def _write_histogram(self, epoch):
+        counts = self._statistics.lambda_histogram.numpy()
+        edges = np.linspace(0.0, 1.0, self.histogram_bins + 1)
+        buckets = np.stack([edges[:-1], edges[1:], counts], axis=1)
+        tf.summary.write(
+            LAMBDA_HISTOGRAM_TAG,
+            tf.constant(buckets, tf.float64),
+            step=epoch,
+            metadata=histogram_metadata.create_summary_metadata(
+                display_name=LAMBDA_HISTOGRAM_TAG,
+                description="mixup weights lambda drawn in the epoch",
+            ),
+        )
+
+    def _captions(self):
+        _, primary, partner, weight = self._statistics.captured_images()
+        return [
+            caption(int(p), int(q), float(w), self.class_names)
+            for p, q, w in zip(primary, partner, weight)
+        ]
+
+    def _write_images(self, epoch):
+        images = self._statistics.captured_images()[0]
+        if not len(images):
+            return
+        captions = self._captions()
+        description = (
+            f"The first {len(images)} training inputs of epoch {epoch}, as the "
+            "model saw them (left to right, top to bottom): "
+            + "; ".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
+        )
+        tf.summary.image(
+            IMAGES_TAG,
+            image_grid(images)[None],
+            step=epoch,
+            description=description,
+        )
+
+    def _save_png(self):
+        images = self._statistics.captured_images()[0]
+        if not len(images):
+            return
+        os.makedirs(self.log_dir, exist_ok=True)
+        scale = max(1, 112 // images.shape[1])
+        write_png(
+            os.path.join(self.log_dir, PNG_NAME), image_grid(images, scale=scale)
+        )
+        with open(os.path.join(self.log_dir, "mixed_batch.txt"), "w") as f:
+            f.write("\n".join(self._captions()) + "\n")
