@@ -205,13 +205,18 @@ class MixupModel(keras.Model):
         else:
             params = self.sample_mix_params(batch_size)
             mixed_x = mix_inputs(x, params)
-        if statistics is not None and statistics.clean_accuracy and y is not None:
-            statistics.update_clean_accuracy(y, self(x, training=False))
+        clean_pred = None
+        if statistics is not None and statistics.clean_accuracy:
+            clean_pred = self(x, training=False)
         # Keras's own train step does the forward pass, loss scaling,
         # gradients and metrics; `compute_loss` and `compute_metrics` below
         # pick up `params` to mix the targets against the outputs.
         active = self._active_mixes()
-        active[id(self)] = {"params": params, "mixing": self.alpha > 0}
+        active[id(self)] = {
+            "params": params,
+            "mixing": self.alpha > 0,
+            "clean_pred": clean_pred,
+        }
         try:
             return super().train_step(
                 keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
@@ -227,13 +232,27 @@ class MixupModel(keras.Model):
     def set_mixup_statistics(self, statistics):
         """Starts (or with None, stops) recording `MixupStatistics`.
 
-        `mixup_model.MixupTensorBoard` calls this; the train step is traced
-        again at the next `fit`. The statistics are not part of the model's
-        state and are never saved with it.
+        `mixup_model.MixupTensorBoard` calls this. The train step is traced
+        once per statistics object and `compile`, so switching back and forth
+        between fits does not trace it again. The statistics are not part of
+        the model's state and are never saved with it.
         """
-        # Set past Keras's attribute tracking: not model state.
+        # Kept past Keras's attribute tracking: none of this is model state.
+        traced = self.__dict__.setdefault("_traced_train_functions", {})
+        # Keras makes a new compile config at each `compile()`, which also
+        # drops its traced step: a step cached under another one is stale.
+        compiled_as = getattr(self, "_compile_config", None)
+        current = self.mixup_statistics
+        if self.train_function is not None:
+            traced[id(current)] = (current, compiled_as, self.train_function)
         object.__setattr__(self, "_mixup_statistics", statistics)
-        self.train_function = None
+        cached = traced.get(id(statistics))
+        fresh = (
+            cached is not None
+            and cached[0] is statistics
+            and cached[1] is compiled_as
+        )
+        self.train_function = cached[2] if fresh else None
 
     @staticmethod
     def _active_mixes():
@@ -283,8 +302,7 @@ class MixupModel(keras.Model):
         statistics = self.mixup_statistics
         if state is not None and statistics is not None:
             # `x` is the mixed batch exactly as the model saw it.
-            statistics.update(state["params"], x, y, y_pred)
-            logs = {**logs, **statistics.results()}
+            statistics.update(state["params"], x, y, y_pred, state["clean_pred"])
         return logs
 
     def summary(self, *args, expand_nested=None, print_fn=None, **kwargs):

@@ -5,11 +5,11 @@ Keras metrics and variables (XLA-friendly), and a callback
 (`mixup_model.MixupTensorBoard`) writes them to TensorBoard outside it.
 
 Tracked per epoch: the mean lambda and the mean mixing strength
-`min(lambda, 1 - lambda)` (Keras metrics, so they appear in `fit`'s logs
-and Keras's own TensorBoard scalars, per epoch and per `update_freq`
-batches); a histogram of the lambdas drawn; a few mixed inputs of the latest
-batch with their two source classes and weights; optionally the accuracy of
-the model on the clean batch.
+`min(lambda, 1 - lambda)` (the callback adds them to Keras's logs, so they
+appear in `fit`'s history and Keras's own TensorBoard scalars, per epoch and
+per `update_freq` batches); a histogram of the lambdas drawn; the first mixed
+inputs of the epoch with their two source classes and weights; optionally the
+accuracy of the model on the clean batch.
 
 None of this state belongs to the model's weights: it is created by the
 callback and leaves saved models unchanged.
@@ -59,16 +59,26 @@ def image_input_shape(model):
 
 
 class MixupStatistics:
-    """Metrics and buffers updated by `MixupModel.train_step`.
+    """Running sums and captured inputs updated by `MixupModel.train_step`.
+
+    Everything the step records goes into one accumulator variable with a
+    single `assign_add` (sum of lambda, sum of mixing strength, count, sum
+    of clean hits, histogram counts), and the input capture runs only for the
+    first batch after a `reset()`: the per-step cost is a handful of ops.
+    Means are read out by `results()`, outside the step.
 
     Args:
-        num_images: How many mixed inputs of each batch to keep (0: none).
+        num_images: How many mixed inputs of a batch to keep (0: none).
         image_shape: `(H, W, C)` of the model's image input; `None` skips
             image capture (non-image inputs).
         histogram_bins: Equal-width bins over [0, 1] for lambda.
         clean_accuracy: Also measure accuracy on the clean batch (an extra
             forward pass per step).
     """
+
+    # Slots of the accumulator before the histogram bins.
+    _LAMBDA, _STRENGTH, _COUNT, _CLEAN_HITS = range(4)
+    _BINS_START = 4
 
     def __init__(
         self,
@@ -79,19 +89,12 @@ class MixupStatistics:
     ):
         self.histogram_bins = histogram_bins
         self.clean_accuracy = clean_accuracy
-        self.lambda_mean = keras.metrics.Mean(name=LAMBDA_METRIC)
-        self.strength_mean = keras.metrics.Mean(name=STRENGTH_METRIC)
-        self.metrics = [self.lambda_mean, self.strength_mean]
-        if clean_accuracy:
-            self.clean_accuracy_mean = keras.metrics.Mean(name=CLEAN_ACCURACY_METRIC)
-            self.metrics.append(self.clean_accuracy_mean)
-        # One replica's view is enough for the sample images; the histogram
-        # adds up the counts of all replicas.
-        self.lambda_histogram = keras.Variable(
-            tf.zeros([histogram_bins]),
+        # Summed over replicas; the captured inputs are one replica's.
+        self.accumulator = keras.Variable(
+            tf.zeros([self._BINS_START + histogram_bins]),
             trainable=False,
             aggregation="sum",
-            name="mixup_lambda_histogram",
+            name="mixup_statistics",
         )
         self.num_images = num_images if image_shape else 0
         if self.num_images:
@@ -112,66 +115,109 @@ class MixupStatistics:
             self.image_count = buffer((), "int32", "mixup_image_count")
 
     def reset(self):
-        """Starts a new epoch: clears the metrics and the histogram, and lets
-        the next batch's inputs be captured."""
-        for metric in self.metrics:
-            metric.reset_state()
-        self.lambda_histogram.assign(tf.zeros([self.histogram_bins]))
+        """Starts a new epoch: zeroes the sums, and lets the next batch's
+        inputs be captured."""
+        self.accumulator.assign(tf.zeros_like(self.accumulator))
         if self.num_images:
             self.image_count.assign(0)
 
     def results(self):
-        return {m.name: m.result() for m in self.metrics}
+        """Means since the last `reset()`, as Python floats."""
+        sums = self.accumulator.numpy()
+        count = max(float(sums[self._COUNT]), 1.0)
+        results = {
+            LAMBDA_METRIC: float(sums[self._LAMBDA]) / count,
+            STRENGTH_METRIC: float(sums[self._STRENGTH]) / count,
+        }
+        if self.clean_accuracy:
+            results[CLEAN_ACCURACY_METRIC] = float(sums[self._CLEAN_HITS]) / count
+        return results
 
-    def update(self, params, mixed_x, y, y_pred):
-        """Records one batch's mixing; runs inside the (XLA) train step.
+    def lambda_histogram(self):
+        """Counts of the lambdas drawn since the last `reset()`, per bin."""
+        return self.accumulator.numpy()[self._BINS_START :]
+
+    def update(self, params, mixed_x, y, y_pred, clean_pred=None):
+        """Records one batch; runs inside the (XLA) train step.
 
         Args:
             params: The batch's `MixParams`.
             mixed_x: The mixed inputs, as the model saw them.
             y: The batch's (unmixed) targets, or None.
             y_pred: The model's outputs for `mixed_x`.
+            clean_pred: With `clean_accuracy`, the outputs for the clean batch.
         """
         lam = params.lam
-        self.lambda_mean.update_state(lam)
-        self.strength_mean.update_state(tf.minimum(lam, 1.0 - lam))
         bins = tf.clip_by_value(
-            tf.cast(tf.floor(lam * self.histogram_bins), tf.int32),
-            0,
-            self.histogram_bins - 1,
+            tf.cast(lam * self.histogram_bins, tf.int32), 0, self.histogram_bins - 1
         )
-        self.lambda_histogram.assign_add(
-            tf.reduce_sum(tf.one_hot(bins, self.histogram_bins), axis=0)
+        clean_hits = tf.constant(0.0)
+        if clean_pred is not None and y is not None:
+            clean_hits = tf.reduce_sum(
+                tf.cast(
+                    tf.equal(_class_ids(y, clean_pred), _predicted_ids(clean_pred)),
+                    tf.float32,
+                )
+            )
+        self.accumulator.assign_add(
+            tf.concat(
+                [
+                    tf.stack(
+                        [
+                            tf.reduce_sum(lam),
+                            tf.reduce_sum(tf.minimum(lam, 1.0 - lam)),
+                            tf.cast(tf.size(lam), tf.float32),
+                            clean_hits,
+                        ]
+                    ),
+                    tf.reduce_sum(tf.one_hot(bins, self.histogram_bins), axis=0),
+                ],
+                axis=0,
+            )
         )
-        if not self.num_images or tf.nest.is_nested(mixed_x):
-            return
-        # Keep the first batch after each `reset()` (a select, not a branch:
-        # cheap, and XLA-friendly).
+        if self.num_images and not tf.nest.is_nested(mixed_x):
+            self._capture(params, mixed_x, y, y_pred)
+
+    def _capture(self, params, mixed_x, y, y_pred):
+        """Keeps the first inputs of the batch and their two sources, for the
+        first batch after a `reset()`."""
         k = self.num_images
         count = tf.minimum(tf.shape(mixed_x)[0], k)
-        capture = tf.equal(self.image_count, 0)
 
-        def keep(variable, t):
+        def first_k(t, variable):
             t = tf.cast(t[:count], variable.dtype)
             padding = [[0, k - count]] + [[0, 0]] * (len(t.shape) - 1)
-            t = tf.ensure_shape(tf.pad(t, padding), variable.shape)
-            variable.assign(tf.where(capture, t, variable))
+            return tf.ensure_shape(tf.pad(t, padding), variable.shape)
 
-        if y is not None and not tf.nest.is_nested(y):
-            ids = _class_ids(y, y_pred)
-            partner_ids = tf.gather(ids, params.perm)
-        else:
-            ids = partner_ids = -tf.ones(tf.shape(lam), tf.int32)
-        keep(self.images, mixed_x)
-        keep(self.primary_weight, lam)
-        keep(self.primary_class, ids)
-        keep(self.partner_class, partner_ids)
-        self.image_count.assign(tf.where(capture, count, self.image_count))
+        def new_values():
+            if y is not None and not tf.nest.is_nested(y):
+                ids = _class_ids(y, y_pred)
+                partner_ids = tf.gather(ids, params.perm)
+            else:
+                ids = partner_ids = -tf.ones(tf.shape(params.lam), tf.int32)
+            return [
+                (self.images, first_k(mixed_x, self.images)),
+                (self.primary_weight, first_k(params.lam, self.primary_weight)),
+                (self.primary_class, first_k(ids, self.primary_class)),
+                (self.partner_class, first_k(partner_ids, self.partner_class)),
+                (self.image_count, count),
+            ]
 
-    def update_clean_accuracy(self, y, y_pred):
-        """Accuracy of the clean batch's predictions against its targets."""
-        correct = tf.equal(_class_ids(y, y_pred), _predicted_ids(y_pred))
-        self.clean_accuracy_mean.update_state(tf.cast(correct, tf.float32))
+        capture = tf.equal(self.image_count, 0)
+        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+            # A mirrored variable cannot be assigned inside `tf.cond` (it
+            # synchronizes replicas): select instead, at a few ops per step.
+            for variable, value in new_values():
+                variable.assign(tf.where(capture, value, variable))
+            return
+
+        def assign_all():
+            updates = [v.assign(value) for v, value in new_values()]
+            with tf.control_dependencies(updates):
+                return tf.no_op()
+
+        # Only the first batch of an epoch pays for the capture.
+        tf.cond(capture, assign_all, tf.no_op)
 
     def captured_images(self):
         """The kept mixed inputs and their sources, as numpy arrays."""

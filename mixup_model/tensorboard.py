@@ -135,6 +135,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         self.clean_accuracy = clean_accuracy
         self.write_png = write_png
         self._statistics = None
+        self._statistics_model = None
         self._mixup_writer = None
         self._png_written = False
 
@@ -142,15 +143,24 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         super().set_model(model)
         if not isinstance(model, MixupModel):
             return
-        # Created under the model's strategy, like its own variables.
-        with model.distribute_strategy.scope():
-            self._statistics = MixupStatistics(
-                num_images=self.num_images,
-                image_shape=image_input_shape(model),
-                histogram_bins=self.histogram_bins,
-                clean_accuracy=self.clean_accuracy,
-            )
+        if self._statistics is None or self._statistics_model is not model:
+            # Created under the model's strategy, like its own variables;
+            # kept for later fits of the same model (no new trace then).
+            with model.distribute_strategy.scope():
+                self._statistics = MixupStatistics(
+                    num_images=self.num_images,
+                    image_shape=image_input_shape(model),
+                    histogram_bins=self.histogram_bins,
+                    clean_accuracy=self.clean_accuracy,
+                )
+            self._statistics_model = model
         model.set_mixup_statistics(self._statistics)
+
+    def _recording(self):
+        return (
+            self._statistics is not None
+            and getattr(self.model, "mixup_statistics", None) is self._statistics
+        )
 
     @property
     def _writer(self):
@@ -162,21 +172,42 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             )
         return self._mixup_writer
 
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._batches_seen = 0
+
     def on_epoch_begin(self, epoch, logs=None):
         super().on_epoch_begin(epoch, logs)
-        if self._statistics is not None:
+        if self._recording():
             self._statistics.reset()
 
+    def on_train_batch_begin(self, batch, logs=None):
+        super().on_train_batch_begin(batch, logs)
+        self._batches_seen += 1  # counted as Keras's callback counts
+
     def on_train_batch_end(self, batch, logs=None):
+        # Running means since the epoch began, like Keras's batch metrics;
+        # read from the device only when Keras will write batch scalars.
+        if (
+            self._recording()
+            and isinstance(logs, dict)
+            and self.update_freq != "epoch"
+            and self._batches_seen % self.update_freq == 0
+        ):
+            logs.update(self._statistics.results())
         super().on_train_batch_end(batch, logs)
-        if self._statistics is not None and self.write_png and not self._png_written:
+        if self._recording() and self.write_png and not self._png_written:
             self._png_written = True
             self._save_png()
 
     def on_epoch_end(self, epoch, logs=None):
+        if not self._recording():
+            return super().on_epoch_end(epoch, logs)
+        # Into the epoch's logs: Keras writes them as `epoch_*` scalars next
+        # to its own, and `History` keeps them.
+        if logs is not None:
+            logs.update(self._statistics.results())
         super().on_epoch_end(epoch, logs)
-        if self._statistics is None:
-            return
         with self._writer.as_default():
             self._write_histogram(epoch)
             if epoch % self.image_freq == 0:
@@ -184,17 +215,16 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         self._writer.flush()
 
     def on_train_end(self, logs=None):
-        if self._statistics is not None:
+        if self._recording():
             # Stop recording: a later fit without this callback costs nothing.
             self.model.set_mixup_statistics(None)
-            self._statistics = None
         if self._mixup_writer is not None:
             self._mixup_writer.close()
             self._mixup_writer = None
         super().on_train_end(logs)
 
     def _write_histogram(self, epoch):
-        counts = self._statistics.lambda_histogram.numpy()
+        counts = self._statistics.lambda_histogram()
         edges = np.linspace(0.0, 1.0, self.histogram_bins + 1)
         buckets = np.stack([edges[:-1], edges[1:], counts], axis=1)
         tf.summary.write(

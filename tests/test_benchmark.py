@@ -10,7 +10,7 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
     report = benchmark.main(
         ["--quick", "--jit", "false", "true", "--out", str(tmp_path), "--tag", "smoke"]
     )
-    variants = {"plain", "mixup", "mixup_pb", "mixup_tb", "kerasio", "kl_mixup"}
+    variants = {"plain", "mixup", "mixup_pb", "mixup_ktb", "mixup_tb", "kerasio", "kl_mixup"}
     assert [(r["model"], r["jit"]) for r in report["rows"]] == [("cnn", False), ("cnn", True)]
     for row in report["rows"]:
         assert set(row["results"]) == variants

@@ -252,3 +252,27 @@ def test_tensorboard_server_serves_the_runs_and_tags(tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+class TraceCounting(MixupModel):
+    traces = 0
+
+    def train_step(self, data):
+        type(self).traces += 1  # Python runs only while tracing
+        return super().train_step(data)
+
+
+def test_refitting_with_the_same_callback_does_not_trace_again(tmp_path):
+    x, y = _images()
+    model = TraceCounting(dense_classifier(IMAGE_SHAPE), alpha=0.3)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    callback = MixupTensorBoard(str(tmp_path))
+    fit = dict(batch_size=8, epochs=1, verbose=0, steps_per_epoch=2)
+    for _ in range(2):
+        model.fit(x, y, callbacks=[callback], **fit)  # with statistics
+        model.fit(x, y, **fit)  # plain
+    assert TraceCounting.traces == 2
+    model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")  # stale now
+    model.fit(x, y, callbacks=[callback], **fit)
+    assert TraceCounting.traces == 3
+    assert model.mixup_statistics is None
