@@ -18,6 +18,16 @@ from mixup_model.beta import sample_beta
 LAMBDA_MODES = ("per_sample", "per_batch")
 
 
+def validate_lambda_mode(lambda_mode):
+    """Returns `lambda_mode`, or raises a ValueError naming the choices."""
+    if lambda_mode not in LAMBDA_MODES:
+        raise ValueError(
+            f"`lambda_mode` must be one of {LAMBDA_MODES}, "
+            f"got {lambda_mode!r}."
+        )
+    return lambda_mode
+
+
 class MixParams(typing.NamedTuple):
     """The random draw for one batch (a tuple, so it crosses `tf.function`).
 
@@ -46,11 +56,7 @@ def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
     Returns:
         A `MixParams`.
     """
-    if lambda_mode not in LAMBDA_MODES:
-        raise ValueError(
-            f"`lambda_mode` must be one of {LAMBDA_MODES}, "
-            f"got {lambda_mode!r}."
-        )
+    validate_lambda_mode(lambda_mode)
     lam_seed, perm_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, num=2)
     )
@@ -84,12 +90,18 @@ def blend(x, params):
     Integer and boolean inputs are cast to `keras.config.floatx()` first:
     blending uint8 pixels in integer arithmetic would truncate. Floating
     inputs keep their dtype (float16/bfloat16 included); lambda is cast to it.
+    Every result lies between its two sources: rounding can overshoot them
+    by an ulp (often in float16/bfloat16), so the result is clipped to them.
     """
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         x = tf.cast(x, keras.config.floatx())
     lam = tf.cast(_per_example(params.lam, x), x.dtype)
-    return lam * x + (1.0 - lam) * tf.gather(x, params.perm)
+    partner = tf.gather(x, params.perm)
+    mixed = lam * x + (1.0 - lam) * partner
+    return tf.clip_by_value(
+        mixed, tf.minimum(x, partner), tf.maximum(x, partner)
+    )
 
 
 def mix_inputs(x, params):

@@ -8,12 +8,12 @@ import keras
 import tensorflow as tf
 from keras.src.models.functional import Functional
 
-from mixup_model.mixing import LAMBDA_MODES
 from mixup_model.mixing import MixParams
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
 from mixup_model.mixing import sample_mix_params
+from mixup_model.mixing import validate_lambda_mode
 
 # Key of the mixup random state in a model's weights store (`.keras` files,
 # `save_weights`, `ModelCheckpoint`, `BackupAndRestore`). Keras does not
@@ -151,11 +151,7 @@ class MixupModel(keras.Model):
                 f"subclassing MixupModel), got {type(model).__name__}."
             )
         alpha = _validate_alpha(alpha)
-        if lambda_mode not in LAMBDA_MODES:
-            raise ValueError(
-                f"`lambda_mode` must be one of {LAMBDA_MODES}, "
-                f"got {lambda_mode!r}."
-            )
+        lambda_mode = validate_lambda_mode(lambda_mode)
         seed = _validate_seed(seed)
         super().__init__(**kwargs)
         self.model = model

@@ -28,6 +28,8 @@ def caption(primary, partner, weight, class_names=None):
 
     if round(weight, 2) >= 1.0:  # unmixed (alpha=0, or lambda ~ 1)
         return name(primary)
+    if round(weight, 2) <= 0.0:  # all partner
+        return name(partner)
     return f"{weight:.2f} {name(primary)} + {1.0 - weight:.2f} {name(partner)}"
 
 

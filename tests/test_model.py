@@ -367,3 +367,22 @@ def test_summary_shows_wrapped_layers_and_mixup_settings():
     text = "\n".join(lines)
     assert "Dense" in text and "Flatten" in text
     assert "alpha=0.3" in text and "lambda_mode='per_sample'" in text
+
+
+def _outcome(model, x, y):
+    try:
+        loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    except Exception as error:  # noqa: BLE001 - the outcome is what we compare
+        return type(error).__name__
+    return "nan" if np.isnan(loss) else "finite"
+
+
+@JIT
+def test_out_of_range_labels_behave_as_kerass_own_sparse_loss(jit):
+    x, y = classification_data(n=16)
+    y = y.copy()
+    y[3] = NUM_CLASSES + 2  # not a class
+    plain = _outcome(_compile(dense_classifier(), jit=jit), x, y)
+    mixup = _outcome(_compile(_build("wrap"), jit=jit), x, y)
+    assert mixup == plain
+    assert plain != "finite"  # never trained on silently

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import textwrap
@@ -22,6 +21,8 @@ from mixup_model.tensorboard import LAMBDA_HISTOGRAM_TAG
 from mixup_model.tensorboard import caption
 from mixup_model.tensorboard import image_grid
 from tests.helpers import dense_classifier
+from tests.subprocess_utils import free_port
+from tests.subprocess_utils import run_python
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["Coat", "Shirt", "Bag"]
@@ -120,6 +121,7 @@ def test_caption_text():
     assert caption(4, 6, 0.714, ["a", "b", "c", "d", "Coat", "e", "Shirt"]) == "0.71 Coat + 0.29 Shirt"
     assert caption(1, 2, 0.25) == "0.25 1 + 0.75 2"
     assert caption(1, 2, 0.999, NAMES) == "Shirt"
+    assert caption(1, 2, 0.001, NAMES) == "Bag"
     assert caption(-1, -1, 0.5) == "0.50 ? + 0.50 ?"
 
 
@@ -188,22 +190,11 @@ def test_under_mirrored_strategy(tmp_path):
     # Logical devices must be set before TensorFlow starts: a fresh process.
     # (XLA with MirroredStrategy over logical CPU devices fails in plain
     # Keras too, so this runs without XLA.)
-    result = subprocess.run(
-        [sys.executable, "-c", MIRRORED, str(tmp_path), REPO],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = run_python(MIRRORED, str(tmp_path), REPO)
     assert report["replicas"] == 2 and report["replicas_differ"]
     assert all(0 <= v <= 1 for v in report["history"]["mixup_lambda"])
     tags = set(_events(str(tmp_path / "train")).Tags()["tensors"])
     assert {"epoch_mixup_lambda", LAMBDA_HISTOGRAM_TAG, IMAGES_TAG} <= tags
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _get_json(url):
@@ -214,7 +205,7 @@ def _get_json(url):
 def test_tensorboard_server_serves_the_runs_and_tags(tmp_path):
     x, y = _images()
     _fit(MixupModel(dense_classifier(IMAGE_SHAPE), alpha=0.4), str(tmp_path / "mixup"), x, y)
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "tensorboard.main", "--logdir", str(tmp_path),
          "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false",

@@ -1,0 +1,82 @@
+"""Property-based tests of the mixing over random shapes, dtypes and alphas."""
+
+import numpy as np
+import tensorflow as tf
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from mixup_model.mixing import blend
+from mixup_model.mixing import mix_inputs
+from mixup_model.mixing import mix_targets
+from mixup_model.mixing import sample_mix_params
+
+DTYPES = ["float16", "float32", "float64", "bfloat16", "uint8"]
+
+
+@st.composite
+def batches(draw):
+    batch_size = draw(st.integers(1, 17))
+    feature_shape = tuple(draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+    dtype = draw(st.sampled_from(DTYPES))
+    seed = draw(st.integers(0, 2**31 - 1))
+    rng = np.random.default_rng(seed)
+    if dtype == "uint8":
+        x = rng.integers(0, 256, size=(batch_size,) + feature_shape).astype("uint8")
+    else:
+        x = rng.normal(scale=draw(st.sampled_from([1e-3, 1.0, 100.0])), size=(batch_size,) + feature_shape)
+        x = tf.cast(x, dtype)
+    alpha = draw(st.floats(0.05, 8.0))
+    mode = draw(st.sampled_from(["per_sample", "per_batch"]))
+    params = sample_mix_params(batch_size, alpha, tf.constant([seed, 1], tf.int64), mode)
+    return x, params
+
+
+def _as_float64(t):
+    return tf.cast(tf.cast(t, tf.float32), tf.float64).numpy()
+
+
+PROPERTY = settings(max_examples=60, deadline=None)
+
+
+@PROPERTY
+@given(batches())
+def test_partner_map_is_a_permutation_and_lambda_in_unit_interval(batch):
+    x, params = batch
+    assert sorted(params.perm.numpy().tolist()) == list(range(len(params.perm)))
+    lam = params.lam.numpy()
+    assert np.all((lam >= 0) & (lam <= 1)) and not np.isnan(lam).any()
+
+
+@PROPERTY
+@given(batches())
+def test_every_mixed_element_lies_between_its_two_sources(batch):
+    x, params = batch
+    mixed = _as_float64(blend(x, params))
+    source = _as_float64(x)
+    partner = source[params.perm.numpy()]
+    assert np.all(mixed >= np.minimum(source, partner))
+    assert np.all(mixed <= np.maximum(source, partner))
+
+
+@PROPERTY
+@given(batches(), st.integers(2, 6))
+def test_inputs_and_targets_share_lambda_and_partner(batch, num_classes):
+    x, params = batch
+    n = len(params.perm)
+    labels = np.random.default_rng(n).integers(0, num_classes, n)
+    one_hot = np.eye(num_classes, dtype="float32")[labels]
+    targets = mix_targets(one_hot, tf.zeros((n, num_classes)), None, params)
+    mixed_y = targets.loss_terms[0][0].numpy()
+    # The same labels fed as an input are mixed exactly like the targets.
+    np.testing.assert_array_equal(mix_inputs(one_hot, params).numpy(), mixed_y)
+    lam, perm = params.lam.numpy()[:, None], params.perm.numpy()
+    np.testing.assert_allclose(mixed_y, lam * one_hot + (1 - lam) * one_hot[perm], atol=1e-6)
+    # One-hot rows stay probability rows.
+    assert np.all(mixed_y >= 0)
+    np.testing.assert_allclose(mixed_y.sum(axis=1), 1.0, atol=1e-6)
+    # Integer labels get the same lambda and partner, as two loss terms.
+    (y_a, w_a), (y_b, w_b) = mix_targets(labels, tf.zeros((n, num_classes)), None, params).loss_terms
+    np.testing.assert_array_equal(y_b.numpy(), labels[perm])
+    np.testing.assert_allclose(w_a.numpy() + w_b.numpy(), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(w_a.numpy(), params.lam.numpy())
