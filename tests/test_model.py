@@ -121,7 +121,7 @@ def _train_one_step(model, x, y, sample_weight=None):
         model.sample_mix_params, jit_compile=bool(model.jit_compile)
     )
     params = sampler(len(x))
-    y_int = y if y.ndim == 1 else y.argmax(-1)
+    y_int = y.reshape(len(y)) if y.ndim == 1 or y.shape[-1] == 1 else y.argmax(-1)
     expected = _expected_mixup_loss(model, x, y_int, params, sample_weight)
     model.mixup_seed_generator.state.assign(state)
     logs = model.train_on_batch(
@@ -131,17 +131,17 @@ def _train_one_step(model, x, y, sample_weight=None):
 
 
 @JIT
-@pytest.mark.parametrize("labels", ["sparse", "one_hot"])
+@pytest.mark.parametrize("labels", ["sparse", "sparse_column", "one_hot"])
 def test_train_step_loss_is_the_mixup_loss(jit, labels):
     x, y = classification_data(n=16)
     model = _build("wrap", alpha=1.0)
     loss = (
-        "sparse_categorical_crossentropy"
-        if labels == "sparse"
-        else "categorical_crossentropy"
+        "categorical_crossentropy"
+        if labels == "one_hot"
+        else "sparse_categorical_crossentropy"
     )
     _compile(model, loss=loss, jit=jit)
-    targets = y if labels == "sparse" else one_hot(y)
+    targets = {"sparse": y, "sparse_column": y[:, None], "one_hot": one_hot(y)}[labels]
     loss, expected = _train_one_step(model, x, targets)
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
     # The expected loss is not the clean one: mixing really happened.
