@@ -1,8 +1,8 @@
 """What mixup did, measured inside the compiled train step.
 
 `tf.summary` ops cannot run inside an XLA cluster, so the step only updates
-Keras metrics and variables (XLA-friendly), and a callback
-(`mixup_model.MixupTensorBoard`) writes them to TensorBoard outside it.
+variables (XLA-friendly), and a callback (`mixup_model.MixupTensorBoard`)
+writes them to TensorBoard outside it.
 
 Tracked per epoch: the mean lambda and the mean mixing strength
 `min(lambda, 1 - lambda)` (the callback adds them to Keras's logs, so they
