@@ -1,11 +1,17 @@
 """mixup data augmentation inside Keras's compiled training step."""
 
 from mixup_model.beta import sample_beta
-from mixup_model.mixing import MixParams
+from mixup_model.callbacks import MixupOff
+from mixup_model.callbacks import MixupScheduler
+from mixup_model.callbacks import linear_ramp
+from mixup_model.calibration import ExpectedCalibrationError
+from mixup_model.sampling import MixParams
 from mixup_model.mixing import blend
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
-from mixup_model.mixing import sample_mix_params
+from mixup_model.mixing import paste_boxes
+from mixup_model.sampling import sample_batch_params
+from mixup_model.sampling import sample_mix_params
 from mixup_model.model import FunctionalMixupModel
 from mixup_model.model import MixupModel
 from mixup_model.statistics import MixupStatistics
@@ -14,14 +20,20 @@ from mixup_model.tensorboard import MixupTensorBoard
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExpectedCalibrationError",
     "FunctionalMixupModel",
     "MixParams",
     "MixupModel",
+    "MixupOff",
+    "MixupScheduler",
     "MixupStatistics",
     "MixupTensorBoard",
     "blend",
+    "linear_ramp",
     "mix_inputs",
     "mix_targets",
+    "paste_boxes",
     "sample_beta",
+    "sample_batch_params",
     "sample_mix_params",
 ]

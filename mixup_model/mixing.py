@@ -1,82 +1,22 @@
-"""Sampling mixup parameters and applying them to inputs and targets.
+"""Applying a batch's `MixParams` to inputs, activations and targets.
 
-The split follows timm's `Mixup`: `sample_mix_params` draws the random
-quantities of one batch (a weight lambda per example and a partner
-permutation), and the other functions apply them. Everything here is plain
-TensorFlow that runs inside an XLA-compiled train step.
+`mixup_model.sampling` draws what is random about a batch; this module
+applies it: mixup blends, CutMix pastes boxes, and the targets follow with
+the same weights. Everything is plain TensorFlow that runs inside an
+XLA-compiled train step.
 """
 
 import dataclasses
-import typing
 
 import keras
 import tensorflow as tf
 from keras import tree
 
-from mixup_model.beta import sample_beta
-
-LAMBDA_MODES = ("per_sample", "per_batch")
-
-
-def validate_lambda_mode(lambda_mode):
-    """Returns `lambda_mode`, or raises a ValueError naming the choices."""
-    if lambda_mode not in LAMBDA_MODES:
-        raise ValueError(
-            f"`lambda_mode` must be one of {LAMBDA_MODES}, "
-            f"got {lambda_mode!r}."
-        )
-    return lambda_mode
-
-
-class MixParams(typing.NamedTuple):
-    """The random draw for one batch (a tuple, so it crosses `tf.function`).
-
-    Attributes:
-        lam: float32 tensor of shape `(batch,)`: the weight of each example
-            itself; its partner gets `1 - lam`.
-        perm: int32 tensor of shape `(batch,)`: example `i` is mixed with
-            example `perm[i]`. Always a permutation of the batch.
-    """
-
-    lam: tf.Tensor
-    perm: tf.Tensor
-
-
-def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
-    """Draws lambda ~ Beta(alpha, alpha) and a random partner permutation.
-
-    Args:
-        batch_size: Number of examples, a Python int or scalar int tensor.
-        alpha: Beta concentration, a float > 0.
-        seed: A stateless seed, an integer tensor of shape `(2,)`.
-        lambda_mode: `"per_sample"` draws one lambda per example (as the
-            keras.io example does); `"per_batch"` draws one lambda for the
-            whole batch (as the paper's reference code does).
-
-    Returns:
-        A `MixParams`.
-    """
-    validate_lambda_mode(lambda_mode)
-    lam_seed, perm_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2)
-    )
-    batch_size = tf.convert_to_tensor(batch_size, tf.int32)
-    if lambda_mode == "per_sample":
-        lam = sample_beta(tf.reshape(batch_size, [1]), alpha, alpha, lam_seed)
-    else:
-        lam = tf.fill(
-            tf.reshape(batch_size, [1]),
-            sample_beta([], alpha, alpha, lam_seed),
-        )
-    # argsort of i.i.d. uniforms is a uniformly random permutation (XLA has
-    # no shuffle kernel, but it sorts).
-    perm = tf.argsort(
-        tf.random.stateless_uniform(
-            tf.reshape(batch_size, [1]), seed=perm_seed
-        )
-    )
-    return MixParams(lam=lam, perm=perm)
-
+# Re-exported: the sampling half used to live here.
+from mixup_model.sampling import LAMBDA_MODES  # noqa: F401
+from mixup_model.sampling import MixParams  # noqa: F401
+from mixup_model.sampling import sample_mix_params  # noqa: F401
+from mixup_model.sampling import validate_lambda_mode  # noqa: F401
 
 def _per_example(lam, like):
     """Reshapes `lam` of shape (batch,) to broadcast against `like`."""
@@ -104,21 +44,147 @@ def blend(x, params):
     )
 
 
-def mix_inputs(x, params):
-    """Mixes a model input: a tensor, or a nested structure of tensors.
+def _spatial_axes(data_format=None):
+    data_format = data_format or keras.config.image_data_format()
+    return (1, 2) if data_format == "channels_last" else (2, 3)
 
-    A single tensor is always blended (integers are cast to float). In a
-    nested structure, floating tensors are blended and the others (token
-    ids, masks) are kept from the primary example.
+
+def image_size_of(x, data_format=None):
+    """`(height, width)` of an image batch of rank 4, as scalar tensors."""
+    rows, cols = _spatial_axes(data_format)
+    shape = tf.shape(x)
+    return shape[rows], shape[cols]
+
+
+def box_mask(box, image_size):
+    """Bool `(batch, H, W)`: True inside each example's half-open box."""
+    height, width = image_size
+    rows = tf.range(height)[None, :]
+    cols = tf.range(width)[None, :]
+    in_rows = (rows >= box[:, 0:1]) & (rows < box[:, 1:2])
+    in_cols = (cols >= box[:, 2:3]) & (cols < box[:, 3:4])
+    return in_rows[:, :, None] & in_cols[:, None, :]
+
+
+def paste_boxes(x, params, data_format=None):
+    """CutMix: each image with its box taken from its partner image.
+
+    Args:
+        x: Images of rank 4, `(batch, H, W, C)` (or `(batch, C, H, W)` with
+            `data_format="channels_first"`; defaults to Keras's setting).
+            Integers are cast to `keras.config.floatx()`, as in `blend`.
+        params: `MixParams` with `box`.
+        data_format: `"channels_last"` or `"channels_first"`.
+    """
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = tf.cast(x, keras.config.floatx())
+    mask = box_mask(params.box, image_size_of(x, data_format))
+    channel_axis = 3 if _spatial_axes(data_format) == (1, 2) else 1
+    mask = tf.expand_dims(mask, channel_axis)
+    return tf.where(mask, tf.gather(x, params.perm), x)
+
+
+def mix_tensor(x, params, data_format=None):
+    """Mixes one tensor: CutMix boxes for images in a CutMix batch, else a
+    blend with the batch's lambda."""
+    x = tf.convert_to_tensor(x)
+    if params.box is None or len(x.shape) != 4:
+        return blend(x, params)
+    if isinstance(params.cutmix, bool) or params.cutmix is None:
+        use_cutmix = params.cutmix is not False
+        return paste_boxes(x, params, data_format) if use_cutmix else blend(x, params)
+    # Per batch, one or the other: only the chosen one is computed.
+    return tf.cond(
+        params.cutmix,
+        lambda: paste_boxes(x, params, data_format),
+        lambda: blend(x, params),
+    )
+
+
+def _top_level_names(x):
+    if isinstance(x, dict):
+        return list(x.keys())
+    return list(range(len(x)))
+
+
+def selected_inputs(x, include=None):
+    """Which leaves of an input get mixed: a structure of bools like `x`.
+
+    A single tensor is always mixed (integers are cast to float). In a dict
+    or list of inputs, by default the floating tensors are mixed and the
+    others (token ids, masks) are kept from the primary example; `include`
+    (dict keys or list positions) names the inputs to mix instead.
     """
     if not tree.is_nested(x):
-        return blend(x, params)
+        return True
+    if include is None:
+        return tree.map_structure(
+            lambda leaf: tf.convert_to_tensor(leaf).dtype.is_floating, x
+        )
+    if not isinstance(x, (dict, list, tuple)):
+        raise ValueError(
+            "`mixed_inputs` names inputs of a dict or list input, but the "
+            f"model input is a {type(x).__name__}."
+        )
+    names = _top_level_names(x)
+    unknown = [name for name in include if name not in names]
+    if unknown:
+        raise ValueError(
+            f"`mixed_inputs` names {unknown}, which are not inputs of the "
+            f"model; its inputs are {names}."
+        )
+    chosen = set(include)
+    if isinstance(x, dict):
+        return {
+            k: tree.map_structure(lambda _, c=k in chosen: c, v)
+            for k, v in x.items()
+        }
+    return type(x)(
+        tree.map_structure(lambda _, c=i in chosen: c, v) for i, v in enumerate(x)
+    )
 
-    def mix_leaf(leaf):
-        leaf = tf.convert_to_tensor(leaf)
-        return blend(leaf, params) if leaf.dtype.is_floating else leaf
 
-    return tree.map_structure(mix_leaf, x)
+def mix_inputs(x, params, include=None, data_format=None):
+    """Mixes a model input: a tensor, or a nested structure of tensors.
+
+    A single tensor is always mixed (integers are cast to float). In a
+    nested structure, floating tensors are mixed and the others (token ids,
+    masks) are kept from the primary example, unless `include` names the
+    inputs to mix (see `selected_inputs`). Every mixed input uses the same
+    lambda and permutation; in a CutMix batch, image inputs (rank 4) get the
+    boxes and the other mixed inputs are blended with the pasted-area lambda.
+    """
+    if not tree.is_nested(x):
+        return mix_tensor(x, params, data_format)
+    selection = selected_inputs(x, include)
+    return tree.map_structure(
+        lambda leaf, mix: (
+            mix_tensor(leaf, params, data_format)
+            if mix
+            else tf.convert_to_tensor(leaf)
+        ),
+        x,
+        selection,
+    )
+
+
+def first_image(x, include=None):
+    """The first mixed input of rank 4, or None."""
+    if not tree.is_nested(x):
+        leaves = [x]
+    else:
+        leaves = [
+            leaf
+            for leaf, mix in zip(
+                tree.flatten(x), tree.flatten(selected_inputs(x, include))
+            )
+            if mix
+        ]
+    for leaf in leaves:
+        if leaf is not None and len(leaf.shape) == 4:
+            return leaf
+    return None
 
 
 def batch_size_of(x):
@@ -190,7 +256,33 @@ def _scale(weights, lam):
     )
 
 
-def mix_targets(y, y_pred, sample_weight, params):
+def validate_label_smoothing(label_smoothing):
+    """Returns `label_smoothing` as a float in [0, 1), or raises."""
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, (int, float))
+        or not 0.0 <= label_smoothing < 1.0
+    ):
+        raise ValueError(
+            "`label_smoothing` must be a float in [0, 1), got "
+            f"{label_smoothing!r}."
+        )
+    return float(label_smoothing)
+
+
+def smooth_labels(y, num_outputs, label_smoothing):
+    """Keras's smoothing: towards uniform over `num_outputs` classes, or
+    towards 0.5 for a single (binary) output."""
+    if not label_smoothing:
+        return y
+    classes = 2 if num_outputs in (None, 1) else num_outputs
+    y = tf.convert_to_tensor(y)
+    if not y.dtype.is_floating:
+        y = tf.cast(y, keras.config.floatx())
+    return y * (1.0 - label_smoothing) + label_smoothing / classes
+
+
+def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
     """Builds the loss terms and metric targets of a mixed batch.
 
     Dense float targets without sample weights are blended directly, like
@@ -205,6 +297,9 @@ def mix_targets(y, y_pred, sample_weight, params):
         sample_weight: `None`, or weights (from `fit`'s `sample_weight` or
             `class_weight`).
         params: The batch's `MixParams`.
+        label_smoothing: Smooths the targets of the loss (not those of the
+            metrics) after mixing. Needs dense (one-hot, soft or binary)
+            targets: a sparse loss has no smoothed form.
 
     Returns:
         A `MixedTargets`.
@@ -217,7 +312,20 @@ def mix_targets(y, y_pred, sample_weight, params):
             f"{len(flat_pred)} model outputs; give one target per output."
         )
     kinds = [target_kind(t, p) for t, p in zip(flat_y, flat_pred)]
+    if label_smoothing and CLASS_IDS in kinds:
+        raise ValueError(
+            "`label_smoothing` needs one-hot (or soft) targets and a "
+            "non-sparse loss, but got integer class labels. Pass "
+            "`keras.utils.to_categorical(y)` and `categorical_crossentropy`."
+        )
     lam = params.lam
+
+    def smooth(targets):
+        flat = [
+            smooth_labels(t, tuple(p.shape)[-1] if p.shape else None, label_smoothing)
+            for t, p in zip(tree.flatten(targets), flat_pred)
+        ]
+        return tree.pack_sequence_as(targets, flat)
 
     def metric_target(t, kind):
         if kind == DENSE:
@@ -229,7 +337,7 @@ def mix_targets(y, y_pred, sample_weight, params):
         y, [metric_target(t, k) for t, k in zip(flat_y, kinds)]
     )
     if sample_weight is None and all(k == DENSE for k in kinds):
-        return MixedTargets([(metric_y, None)], metric_y, None)
+        return MixedTargets([(smooth(metric_y), None)], metric_y, None)
 
     if sample_weight is None:
         primary_w = lam
@@ -243,7 +351,7 @@ def mix_targets(y, y_pred, sample_weight, params):
         metric_w = tree.map_structure(tf.add, primary_w, partner_w)
     y = tree.pack_sequence_as(y, flat_y)
     return MixedTargets(
-        [(y, primary_w), (_gather(y, params.perm), partner_w)],
+        [(smooth(y), primary_w), (smooth(_gather(y, params.perm)), partner_w)],
         metric_y,
         metric_w,
     )

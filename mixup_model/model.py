@@ -3,23 +3,35 @@
 import math
 import numbers
 import threading
+import warnings
+import weakref
 
 import keras
+import numpy as np
 import tensorflow as tf
+from keras import tree
 from keras.src.models.functional import Functional
 
-from mixup_model.mixing import MixParams
 from mixup_model.mixing import batch_size_of
+from mixup_model.mixing import first_image
+from mixup_model.mixing import image_size_of
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
-from mixup_model.mixing import sample_mix_params
-from mixup_model.mixing import validate_lambda_mode
+from mixup_model.mixing import validate_label_smoothing
+from mixup_model.sampling import identity_params
+from mixup_model.sampling import sample_batch_params
+from mixup_model.sampling import validate_lambda_mode
 
 # Key of the mixup random state in a model's weights store (`.keras` files,
 # `save_weights`, `ModelCheckpoint`, `BackupAndRestore`). Keras does not
 # save `SeedGenerator` state by itself; without it a resumed run would replay
 # the lambda sequence from the seed.
 SEED_STATE_KEY = "mixup_seed_state"
+
+# Key of the current rates (alpha, cutmix_alpha, prob, switch_prob): a
+# schedule may have moved them away from the constructor's values.
+RATES_KEY = "mixup_rates"
+RATE_NAMES = ("alpha", "cutmix_alpha", "prob", "switch_prob")
 
 # The mixup of the batch being traced, per thread: `tf.distribute` traces
 # each replica's step in its own thread. Keyed by model id, so models do not
@@ -36,19 +48,63 @@ def _functional_init_arguments(args, kwargs):
     )
 
 
-def _validate_alpha(alpha):
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+def _validate_concentration(value, name="alpha"):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueError(
-            "`alpha` must be a finite number >= 0 (the Beta(alpha, alpha) "
-            f"concentration), got {alpha!r} of type {type(alpha).__name__}."
+            f"`{name}` must be a finite number >= 0 (the Beta({name}, {name}) "
+            f"concentration), got {value!r} of type {type(value).__name__}."
         )
-    alpha = float(alpha)
-    if not math.isfinite(alpha) or alpha < 0:
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
         raise ValueError(
-            "`alpha` must be a finite number >= 0 (the Beta(alpha, alpha) "
-            f"concentration), got {alpha!r}."
+            f"`{name}` must be a finite number >= 0 (the Beta({name}, {name}) "
+            f"concentration), got {value!r}."
         )
-    return alpha
+    return value
+
+
+def _validate_probability(value, name):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 <= float(value) <= 1.0
+    ):
+        raise ValueError(
+            f"`{name}` must be a probability in [0, 1], got {value!r}."
+        )
+    return float(value)
+
+
+def _validate_rate(name, value):
+    if name in ("alpha", "cutmix_alpha"):
+        return _validate_concentration(value, name)
+    return _validate_probability(value, name)
+
+
+def _validate_mix_layer(mix_layer):
+    if mix_layer is not None and (not isinstance(mix_layer, str) or not mix_layer):
+        raise ValueError(
+            "`mix_layer` must be None (mix the inputs) or the name of a "
+            f"layer of the model (manifold mixup), got {mix_layer!r}."
+        )
+    return mix_layer
+
+
+def _validate_mixed_inputs(mixed_inputs):
+    if mixed_inputs is None:
+        return None
+    valid = isinstance(mixed_inputs, (list, tuple)) and all(
+        isinstance(k, str)
+        or (isinstance(k, numbers.Integral) and not isinstance(k, bool))
+        for k in mixed_inputs
+    )
+    if not valid:
+        raise ValueError(
+            "`mixed_inputs` must be None (mix every floating input) or a "
+            "list of input names (dict inputs) or positions (list inputs), "
+            f"got {mixed_inputs!r}."
+        )
+    return tuple(mixed_inputs)
 
 
 def _validate_seed(seed):
@@ -59,6 +115,28 @@ def _validate_seed(seed):
     return None if seed is None else int(seed)
 
 
+def _decimal(value):
+    """A float32 as the shortest decimal that rounds to it (0.2, not
+    0.20000000298...), so that rates read back as they were set."""
+    return float(str(np.float32(value)))
+
+
+def _rate_property(index):
+    name = RATE_NAMES[index]
+
+    def getter(self):
+        return _decimal(self.mixup_rates.numpy()[index])
+
+    def setter(self, value):
+        self._set_rate(index, value)
+
+    return property(
+        getter,
+        setter,
+        doc=f"The current `{name}`; settable during training (no retrace).",
+    )
+
+
 @keras.saving.register_keras_serializable(package="mixup_model")
 class MixupModel(keras.Model):
     """A Keras model that trains on mixup batches (Zhang et al., 2018).
@@ -67,6 +145,10 @@ class MixupModel(keras.Model):
     the compiled train step: `x' = lam * x + (1 - lam) * x[perm]`, and the
     targets the same way, with `lam ~ Beta(alpha, alpha)`. `evaluate`,
     `predict` and `test_step` are untouched and see clean data.
+
+    The same step holds the rest of the mixing family: CutMix (Yun et al.,
+    2019) with `cutmix_alpha`, timm's `prob` and `switch_prob`, manifold
+    mixup (Verma et al., 2019) with `mix_layer`, and label smoothing.
 
     Three ways to build one:
 
@@ -80,7 +162,8 @@ class MixupModel(keras.Model):
     Integer class labels (shape `(batch,)` or `(batch, 1)`, for a sparse
     loss) and sample weights (`sample_weight=`, `class_weight=`) are handled
     by decomposing the loss as `lam * L(y) + (1 - lam) * L(y[perm])`, each
-    weight staying with its own example's term.
+    weight staying with its own example's term. Dict or list targets (one
+    per output) are all mixed with the same lambda.
 
     Training metrics are computed on the mixed batch: against the blended
     targets, or, for integer labels, against the label with the larger
@@ -88,13 +171,40 @@ class MixupModel(keras.Model):
     dominant source and is lower than clean accuracy; use `evaluate` or
     `validation_data` for clean numbers.
 
+    Schedules: `alpha`, `cutmix_alpha`, `prob` and `switch_prob` live in a
+    variable (`mixup_rates`) that the step reads, so setting them (for
+    example from `mixup_model.MixupScheduler` or `mixup_model.MixupOff`)
+    takes effect at the next step without re-tracing it. Which methods the
+    step contains is fixed at construction: a method built with a
+    concentration of 0 cannot be scheduled on later (set it to 0 instead to
+    pause it).
+
     Args:
         model: The `keras.Model` to wrap, or `None` when subclassing.
-        alpha: Concentration of `Beta(alpha, alpha)`, a finite float >= 0.
-            `0` disables mixing: training is then exactly the wrapped model's
-            own training. Defaults to `0.2`, the keras.io example's value.
+        alpha: mixup's concentration `Beta(alpha, alpha)`, a finite float
+            >= 0; `0` turns mixup off. Defaults to `0.2`, the keras.io
+            example's value. With `alpha = cutmix_alpha = 0` (and no label
+            smoothing) training is exactly the wrapped model's own.
+        cutmix_alpha: CutMix's concentration; `0` (default) turns it off.
+            CutMix pastes a box from the partner image (inputs of rank 4),
+            one box per example, and weights the labels by the exact pasted
+            area after clipping at the borders.
+        prob: Probability that a batch is mixed at all (default 1).
+        switch_prob: With both methods on, the probability that a batch
+            uses CutMix rather than mixup (default 0.5).
         lambda_mode: `"per_sample"` (default) draws one lambda per example,
             `"per_batch"` one lambda per batch (the paper's reference code).
+        label_smoothing: Smooths the (mixed) training targets, a float in
+            [0, 1); needs one-hot or soft targets. Defaults to 0.
+        mix_layer: Name of a layer whose outputs are mixed instead of the
+            inputs (manifold mixup): the model runs on the clean batch up to
+            that layer, its activations are mixed, and the rest runs on
+            them. This is how mixup reaches inputs that cannot be blended,
+            such as token ids (name the embedding layer).
+        mixed_inputs: For dict or list inputs: the names (dict keys) or
+            positions (list indices) of the inputs to mix. Defaults to every
+            floating input; the others (ids, masks) are taken from the
+            primary example.
         seed: Optional int seeding the mixup random generator, for
             reproducible runs. The generator's state is saved with the
             weights, so a resumed run continues the sequence.
@@ -132,7 +242,13 @@ class MixupModel(keras.Model):
         model=None,
         *,
         alpha=0.2,
+        cutmix_alpha=0.0,
+        prob=1.0,
+        switch_prob=0.5,
         lambda_mode="per_sample",
+        label_smoothing=0.0,
+        mix_layer=None,
+        mixed_inputs=None,
         seed=None,
         **kwargs,
     ):
@@ -150,19 +266,79 @@ class MixupModel(keras.Model):
                 "`model` must be a keras.Model to wrap (or None when "
                 f"subclassing MixupModel), got {type(model).__name__}."
             )
-        alpha = _validate_alpha(alpha)
+        rates = [
+            _validate_rate(name, value)
+            for name, value in zip(
+                RATE_NAMES, (alpha, cutmix_alpha, prob, switch_prob)
+            )
+        ]
         lambda_mode = validate_lambda_mode(lambda_mode)
+        label_smoothing = validate_label_smoothing(label_smoothing)
+        mix_layer = _validate_mix_layer(mix_layer)
+        mixed_inputs = _validate_mixed_inputs(mixed_inputs)
         seed = _validate_seed(seed)
+        if mix_layer is not None and rates[1] > 0:
+            raise ValueError(
+                "`cutmix_alpha` must be 0 with `mix_layer`: CutMix pastes "
+                "boxes of input images, manifold mixup blends activations."
+            )
+        if mix_layer is not None and mixed_inputs is not None:
+            raise ValueError(
+                "`mixed_inputs` must be None with `mix_layer`: manifold "
+                "mixup leaves the inputs clean and mixes the layer's outputs."
+            )
         super().__init__(**kwargs)
         self.model = model
-        self.alpha = alpha
         self.lambda_mode = lambda_mode
+        self.label_smoothing = label_smoothing
+        self.mix_layer = mix_layer
         self.seed = seed
+        # Set past Keras's attribute tracking: settings, not layer state.
+        object.__setattr__(self, "mixed_inputs", mixed_inputs)
+        object.__setattr__(
+            self, "_constructor_rates", dict(zip(RATE_NAMES, rates))
+        )
+        # What the traced step contains; fixed, so that no rate change
+        # can require a retrace.
+        object.__setattr__(self, "_uses_mixup", rates[0] > 0)
+        object.__setattr__(self, "_uses_cutmix", rates[1] > 0)
+        # Not a Keras weight (it would show in summaries and weight lists);
+        # saved by `save_own_variables` like the random state.
+        object.__setattr__(
+            self,
+            "mixup_rates",
+            keras.Variable(
+                np.array(rates, "float32"),
+                trainable=False,
+                dtype="float32",
+                name="mixup_rates",
+            ),
+        )
         self.mixup_seed_generator = keras.random.SeedGenerator(
             seed, name="mixup_seed_generator"
         )
         if model is not None and model.built:
             self.built = True
+
+    alpha = _rate_property(0)
+    cutmix_alpha = _rate_property(1)
+    prob = _rate_property(2)
+    switch_prob = _rate_property(3)
+
+    def _set_rate(self, index, value):
+        name = RATE_NAMES[index]
+        value = _validate_rate(name, value)
+        traced = (self._uses_mixup, self._uses_cutmix)
+        if index < 2 and value > 0 and not traced[index]:
+            raise ValueError(
+                f"Cannot set `{name}` to {value}: this model was built with "
+                f"{name}=0, so its train step has no "
+                f"{'mixup' if index == 0 else 'CutMix'}. Build it with "
+                f"{name} > 0 (and schedule {name}=0 to pause it)."
+            )
+        rates = self.mixup_rates.numpy().copy()
+        rates[index] = value
+        self.mixup_rates.assign(rates)
 
     def call(self, inputs, training=None):
         if self.model is None:
@@ -174,11 +350,20 @@ class MixupModel(keras.Model):
 
     # -- Mixing ---------------------------------------------------------------
 
-    def sample_mix_params(self, batch_size):
-        """Draws the `MixParams` (lambda and partners) of one batch.
+    @property
+    def _mixes_targets(self):
+        """Whether the traced step changes the targets at all (static)."""
+        return self._uses_mixup or self._uses_cutmix or self.label_smoothing > 0
+
+    def sample_mix_params(self, batch_size, image_size=None):
+        """Draws the `MixParams` of one batch, with the current rates.
 
         Each replica of a `tf.distribute` strategy folds its replica id into
         the seed, so replicas mix their local batches independently.
+
+        Args:
+            batch_size: Number of examples, an int or scalar int tensor.
+            image_size: `(height, width)` of the images; needed for CutMix.
         """
         seed = self.mixup_seed_generator.next()
         replica = tf.distribute.get_replica_context()
@@ -187,31 +372,69 @@ class MixupModel(keras.Model):
                 seed,
                 tf.cast(replica.replica_id_in_sync_group, tf.int32),
             )
-        return sample_mix_params(batch_size, self.alpha, seed, self.lambda_mode)
+        alpha, cutmix_alpha, prob, switch_prob = tf.unstack(
+            tf.convert_to_tensor(self.mixup_rates)
+        )
+        return sample_batch_params(
+            batch_size,
+            seed,
+            alpha=alpha,
+            cutmix_alpha=cutmix_alpha,
+            prob=prob,
+            switch_prob=switch_prob,
+            lambda_mode=self.lambda_mode,
+            image_size=image_size,
+            mixup=self._uses_mixup,
+            cutmix=self._uses_cutmix,
+        )
+
+    def _cutmix_image_size(self, x):
+        if not self._uses_cutmix:
+            return None
+        image = first_image(x, self.mixed_inputs)
+        if image is None:
+            shapes = [tuple(t.shape) for t in tree.flatten(x)]
+            raise ValueError(
+                "`cutmix_alpha` > 0 needs an image input of rank 4 "
+                f"(batch, height, width, channels) to paste boxes into; the "
+                f"model's inputs have shapes {shapes}."
+            )
+        return image_size_of(image)
 
     def train_step(self, data):
         statistics = self.mixup_statistics
-        if self.alpha == 0 and statistics is None:
+        if not self._mixes_targets and statistics is None:
             return super().train_step(data)
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = batch_size_of(x)
-        if self.alpha == 0:  # no mixing, but statistics to record
-            params = MixParams(tf.ones([batch_size]), tf.range(batch_size))
-            mixed_x = x
-        else:
-            params = self.sample_mix_params(batch_size)
-            mixed_x = mix_inputs(x, params)
+        mixes = self._uses_mixup or self._uses_cutmix
+        if mixes:
+            params = self.sample_mix_params(
+                batch_size, image_size=self._cutmix_image_size(x)
+            )
+            self._warn_if_loss_smooths_labels()
+        else:  # targets only smoothed, or statistics to record
+            params = identity_params(batch_size)
+        manifold = mixes and self.mix_layer is not None
+        mixed_x = x
+        if manifold:
+            self._hook_mix_layer()
+        elif mixes:
+            mixed_x = mix_inputs(x, params, self.mixed_inputs)
         clean_pred = None
         if statistics is not None and statistics.clean_accuracy:
             clean_pred = self(x, training=False)
         # Keras's own train step does the forward pass, loss scaling,
         # gradients and metrics; `compute_loss` and `compute_metrics` below
-        # pick up `params` to mix the targets against the outputs.
+        # pick up `params` to mix the targets against the outputs, and the
+        # `mix_layer` hook to mix activations.
         active = self._active_mixes()
         active[id(self)] = {
             "params": params,
-            "mixing": self.alpha > 0,
+            "mixing": self._mixes_targets,
             "clean_pred": clean_pred,
+            "manifold_pending": manifold,
+            "manifold": manifold,
         }
         try:
             return super().train_step(
@@ -219,6 +442,62 @@ class MixupModel(keras.Model):
             )
         finally:
             del active[id(self)]
+
+    def _hook_mix_layer(self):
+        """Makes `mix_layer` mix its outputs during this model's train step.
+
+        The layer's `call` is wrapped once; the wrapper acts only while a
+        train step of this model is being traced in the current thread, and
+        only on the layer's first call in it, so evaluation, prediction and
+        other models that share the layer see it unchanged.
+        """
+        if self.__dict__.get("_hooked_layer") is not None:
+            return
+        layers = list(self._flatten_layers(include_self=False, recursive=True))
+        matches = [layer for layer in layers if layer.name == self.mix_layer]
+        if not matches:
+            names = [layer.name for layer in layers]
+            raise ValueError(
+                f"`mix_layer`={self.mix_layer!r} is not a layer of this "
+                f"model; its layers are {names}."
+            )
+        layer = matches[0]
+        original_call = layer.call
+        owner = weakref.ref(self)
+
+        def call(*args, **kwargs):
+            outputs = original_call(*args, **kwargs)
+            model = owner()
+            state = (
+                None if model is None else model._active_mixes().get(id(model))
+            )
+            if not state or not state["manifold_pending"]:
+                return outputs
+            state["manifold_pending"] = False
+            return mix_inputs(outputs, state["params"])
+
+        object.__setattr__(layer, "call", call)
+        object.__setattr__(self, "_hooked_layer", layer)
+
+    def _warn_if_loss_smooths_labels(self):
+        if self.__dict__.get("_warned_loss_smoothing"):
+            return
+        smoothing = [
+            getattr(loss, "label_smoothing", 0) or 0
+            for loss in tree.flatten(self.loss)
+            if loss is not None
+        ]
+        if any(value > 0 for value in smoothing):
+            warnings.warn(
+                f"The compiled loss has label_smoothing={max(smoothing)} and "
+                "this MixupModel mixes the targets too: mixed targets are "
+                "already soft, and the two tend not to combine well (see the "
+                "keras.io mixup example). Prefer one of them, or "
+                "MixupModel(label_smoothing=...) to smooth explicitly.",
+                UserWarning,
+                stacklevel=2,
+            )
+            object.__setattr__(self, "_warned_loss_smoothing", True)
 
     @property
     def mixup_statistics(self):
@@ -261,9 +540,18 @@ class MixupModel(keras.Model):
         state = self._active_mixes().get(id(self))
         if state is None or not state["mixing"] or y is None:
             return None
+        if state["manifold_pending"]:
+            raise ValueError(
+                f"`mix_layer`={self.mix_layer!r} was not called in the "
+                "model's forward pass, so its activations could not be mixed."
+            )
         if "targets" not in state:
             state["targets"] = mix_targets(
-                y, y_pred, sample_weight, state["params"]
+                y,
+                y_pred,
+                sample_weight,
+                state["params"],
+                label_smoothing=self.label_smoothing,
             )
         return state["targets"]
 
@@ -297,8 +585,12 @@ class MixupModel(keras.Model):
         state = self._active_mixes().get(id(self))
         statistics = self.mixup_statistics
         if state is not None and statistics is not None:
-            # `x` is the mixed batch exactly as the model saw it.
-            statistics.update(state["params"], x, y, y_pred, state["clean_pred"])
+            # `x` is the mixed batch exactly as the model saw it (with
+            # `mix_layer`, the clean batch: there is no mixed input to show).
+            shown = None if state["manifold"] else x
+            statistics.update(
+                state["params"], shown, y, y_pred, state["clean_pred"]
+            )
         return logs
 
     def summary(self, *args, expand_nested=None, print_fn=None, **kwargs):
@@ -314,26 +606,54 @@ class MixupModel(keras.Model):
         super().summary(
             *args, expand_nested=expand_nested, print_fn=print_fn, **kwargs
         )
-        settings = ", ".join(f"{k}={v!r}" for k, v in self.mixup_config().items())
-        (print_fn or print)(f" Mixup: {settings}")
+        settings = {**self.mixup_config(), **self.current_rates()}
+        text = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+        (print_fn or print)(f" Mixup: {text}")
 
     # -- Saving ---------------------------------------------------------------
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
         store[SEED_STATE_KEY] = self.mixup_seed_generator.state.numpy()
+        store[RATES_KEY] = self.mixup_rates.numpy()
 
     def load_own_variables(self, store):
-        own = {k: store[k] for k in store.keys() if k != SEED_STATE_KEY}
+        ours = (SEED_STATE_KEY, RATES_KEY)
+        own = {k: store[k] for k in store.keys() if k not in ours}
         super().load_own_variables(own)
         if SEED_STATE_KEY in store.keys():
             self.mixup_seed_generator.state.assign(store[SEED_STATE_KEY])
+        if RATES_KEY in store.keys():
+            rates = np.asarray(store[RATES_KEY], "float32").copy()
+            traced = (self._uses_mixup, self._uses_cutmix)
+            for index, name in enumerate(RATE_NAMES[:2]):
+                if rates[index] > 0 and not traced[index]:
+                    # E.g. a mixup checkpoint loaded into a baseline model:
+                    # the weights load, the method stays off.
+                    warnings.warn(
+                        f"The loaded weights were trained with {name}="
+                        f"{rates[index]:g}, but this model was built with "
+                        f"{name}=0; it keeps {name}=0.",
+                        UserWarning,
+                        stacklevel=2,
+                    )
+                    rates[index] = 0.0
+            self.mixup_rates.assign(rates)
+
+    def current_rates(self):
+        """The rates as the step uses them now (a schedule may move them)."""
+        return dict(zip(RATE_NAMES, map(_decimal, self.mixup_rates.numpy())))
 
     def mixup_config(self):
         """The mixup settings, as passed to the constructor."""
         return {
-            "alpha": self.alpha,
+            **self._constructor_rates,
             "lambda_mode": self.lambda_mode,
+            "label_smoothing": self.label_smoothing,
+            "mix_layer": self.mix_layer,
+            "mixed_inputs": (
+                None if self.mixed_inputs is None else list(self.mixed_inputs)
+            ),
             "seed": self.seed,
         }
 
@@ -372,8 +692,10 @@ class FunctionalMixupModel(MixupModel, Functional):
         inputs: The model's input tensor(s), from `keras.Input`.
         outputs: The model's output tensor(s).
         name: Optional model name.
-        alpha, lambda_mode, seed: As for `MixupModel`.
-        **kwargs: Passed to `keras.Model` (`trainable`, ...).
+        **kwargs: The mixup settings of `MixupModel` (`alpha`,
+            `cutmix_alpha`, `prob`, `switch_prob`, `lambda_mode`,
+            `label_smoothing`, `mix_layer`, `mixed_inputs`, `seed`), and
+            `keras.Model` arguments (`trainable`, ...).
 
     Example:
 
@@ -384,28 +706,10 @@ class FunctionalMixupModel(MixupModel, Functional):
     ```
     """
 
-    def __init__(
-        self,
-        inputs,
-        outputs,
-        name=None,
-        *,
-        alpha=0.2,
-        lambda_mode="per_sample",
-        seed=None,
-        **kwargs,
-    ):
+    def __init__(self, inputs, outputs, name=None, **kwargs):
         # MixupModel.__init__ forwards `inputs`/`outputs` to
         # `Functional.__init__`, next in the MRO.
-        super().__init__(
-            alpha=alpha,
-            lambda_mode=lambda_mode,
-            seed=seed,
-            inputs=inputs,
-            outputs=outputs,
-            name=name,
-            **kwargs,
-        )
+        super().__init__(inputs=inputs, outputs=outputs, name=name, **kwargs)
 
     call = Functional.call
 

@@ -142,7 +142,8 @@ class MixupStatistics:
 
         Args:
             params: The batch's `MixParams`.
-            mixed_x: The mixed inputs, as the model saw them.
+            mixed_x: The mixed inputs, as the model saw them, or None (no
+                image to capture, e.g. with manifold mixup).
             y: The batch's (unmixed) targets, or None.
             y_pred: The model's outputs for `mixed_x`.
             clean_pred: With `clean_accuracy`, the outputs for the clean batch.
@@ -175,7 +176,11 @@ class MixupStatistics:
                 axis=0,
             )
         )
-        if self.num_images and not tf.nest.is_nested(mixed_x):
+        if (
+            self.num_images
+            and mixed_x is not None
+            and not tf.nest.is_nested(mixed_x)
+        ):
             self._capture(params, mixed_x, y, y_pred)
 
     def _capture(self, params, mixed_x, y, y_pred):

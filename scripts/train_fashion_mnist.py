@@ -14,7 +14,8 @@ shows them side by side; each run's first batch is also saved as
 
 Recipe (unchanged from the example): alpha 0.2, batch 64, 10 epochs, Adam,
 the first 2,000 training images held out for validation, one-hot labels with
-categorical cross-entropy.
+categorical cross-entropy. Reported per arm: test accuracy, test loss (the
+negative log-likelihood) and expected calibration error (15 bins).
 
 Usage:
     python scripts/train_fashion_mnist.py [--epochs 10] [--alpha 0.2]
@@ -38,6 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_io_reference  # noqa: E402
+from mixup_model import ExpectedCalibrationError  # noqa: E402
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
 from mixup_model.datasets import CLASS_NAMES  # noqa: E402
@@ -131,7 +133,7 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
     model.compile(
         optimizer=keras.optimizers.Adam(),
         loss="categorical_crossentropy",
-        metrics=["accuracy"],
+        metrics=["accuracy", ExpectedCalibrationError()],
         **compile_options,
     )
     shutil.rmtree(log_dir, ignore_errors=True)
@@ -145,14 +147,19 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
         verbose=args.verbose,
         **fit_options,
     )
-    loss, accuracy = model.evaluate(
-        x_test, y_test, batch_size=1000, verbose=0
+    test = model.evaluate(
+        x_test, y_test, batch_size=1000, verbose=0, return_dict=True
     )
+    probs = model.predict(x_test, batch_size=1000, verbose=0)
     # The first epoch includes tracing the step; report the steady state.
     steady = timer.seconds[1:] or timer.seconds
     return {
-        "test_accuracy": float(accuracy),
-        "test_loss": float(loss),
+        "test_accuracy": float(test["accuracy"]),
+        # Categorical cross-entropy on one-hot labels: the test NLL.
+        "test_loss": float(test["loss"]),
+        "test_ece": float(test["ece"]),
+        # Below the accuracy: under-confident; above: over-confident.
+        "test_mean_confidence": float(probs.max(axis=1).mean()),
         "seconds_per_epoch": float(np.mean(steady)),
         "epoch_seconds": [round(s, 3) for s in timer.seconds],
         "log_dir": log_dir,
@@ -207,15 +214,17 @@ def format_table(results, args):
     lines = [
         f"Fashion-MNIST, keras.io CNN, alpha={args.alpha}, batch "
         f"{args.batch_size}, {args.epochs} epochs, seed {args.seed}",
-        "| arm      | test accuracy | test loss | s/epoch |"
+        "| arm      | test accuracy | test loss (NLL) | test ECE | mean confidence | s/epoch |"
         + (" speed-up vs keras.io code |" if reference else ""),
-        "|----------|---------------|-----------|---------|"
+        "|----------|---------------|-----------------|----------|-----------------|---------|"
         + ("---------------------------|" if reference else ""),
     ]
     for arm, r in results.items():
         row = (
             f"| {arm:<8} | {100 * r['test_accuracy']:12.2f}% | "
-            f"{r['test_loss']:9.4f} | {r['seconds_per_epoch']:7.1f} |"
+            f"{r['test_loss']:15.4f} | {r['test_ece']:8.4f} | "
+            f"{100 * r['test_mean_confidence']:14.2f}% | "
+            f"{r['seconds_per_epoch']:7.1f} |"
         )
         if reference:
             row += f" {reference / r['seconds_per_epoch']:24.2f}x |"

@@ -321,7 +321,17 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
     model.save(path)
     loaded = keras.models.load_model(path)  # safe_mode=True by default
     assert type(loaded) is type(model)
-    assert loaded.mixup_config() == {"alpha": 0.7, "lambda_mode": "per_sample", "seed": 5}
+    assert loaded.mixup_config() == {
+        "alpha": 0.7,
+        "cutmix_alpha": 0.0,
+        "prob": 1.0,
+        "switch_prob": 0.5,
+        "lambda_mode": "per_sample",
+        "label_smoothing": 0.0,
+        "mix_layer": None,
+        "mixed_inputs": None,
+        "seed": 5,
+    }
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # The random state resumes where it stopped instead of replaying.
     np.testing.assert_array_equal(

@@ -1,0 +1,144 @@
+"""Callbacks that change a `MixupModel`'s mixing during training.
+
+The rates live in a variable that the compiled step reads, so these
+callbacks take effect at the next step without re-tracing it.
+"""
+
+import numbers
+
+import keras
+
+from mixup_model.model import RATE_NAMES
+from mixup_model.model import MixupModel
+
+
+def _mixup_model(callback):
+    model = callback.model
+    if not isinstance(model, MixupModel):
+        raise ValueError(
+            f"{type(callback).__name__} needs a MixupModel, got "
+            f"{type(model).__name__}."
+        )
+    return model
+
+
+def linear_ramp(start, end, epochs):
+    """A schedule that goes linearly from `start` (epoch 0) to `end`
+    (epoch `epochs` and after), for `MixupScheduler`.
+
+    Example:
+
+    ```python
+    ramp = MixupScheduler(linear_ramp(0.0, 0.4, epochs=5), setting="alpha")
+    ```
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
+
+    def schedule(epoch, current=None):
+        progress = min(epoch / epochs, 1.0)
+        return start + (end - start) * progress
+
+    return schedule
+
+
+class MixupScheduler(keras.callbacks.Callback):
+    """Sets a mixing rate at the start of every epoch, like Keras's
+    `LearningRateScheduler` does for the learning rate.
+
+    The value of each epoch is also written to the epoch's logs as
+    `mixup_<setting>` (put this callback before `TensorBoard` to see it
+    there).
+
+    Args:
+        schedule: A function `(epoch, current_value) -> new value`, with
+            `epoch` counted from 0 (as in `fit`'s `initial_epoch`).
+        setting: The rate to set: `"alpha"`, `"cutmix_alpha"`, `"prob"` or
+            `"switch_prob"`. A method built with a concentration of 0 cannot
+            be scheduled above 0 (its code is not in the traced step).
+        verbose: 1 prints each update.
+
+    Example:
+
+    ```python
+    model = MixupModel(cnn, alpha=0.4)
+    model.fit(x, y, epochs=10,
+              callbacks=[MixupScheduler(linear_ramp(0.0, 0.4, epochs=5))])
+    ```
+    """
+
+    def __init__(self, schedule, setting="alpha", verbose=0):
+        super().__init__()
+        if not callable(schedule):
+            raise ValueError(f"`schedule` must be callable, got {schedule!r}.")
+        if setting not in RATE_NAMES:
+            raise ValueError(
+                f"`setting` must be one of {RATE_NAMES}, got {setting!r}."
+            )
+        self.schedule = schedule
+        self.setting = setting
+        self.verbose = verbose
+
+    def on_epoch_begin(self, epoch, logs=None):
+        model = _mixup_model(self)
+        value = float(self.schedule(epoch, getattr(model, self.setting)))
+        setattr(model, self.setting, value)  # validates the value
+        if self.verbose:
+            print(f"\nEpoch {epoch + 1}: MixupScheduler set {self.setting} to {value:g}.")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[f"mixup_{self.setting}"] = getattr(self.model, self.setting)
+
+
+class MixupOff(keras.callbacks.Callback):
+    """Switches mixing off for the last epochs of training.
+
+    Training the last epochs on clean data is common practice (timm's
+    `--mixup-off-epoch`). The model's `prob` is set to 0 from the first
+    off epoch on, and restored when training ends, so a later `fit` mixes
+    again.
+
+    Args:
+        last_epochs: Switch off for this many final epochs of `fit`'s
+            `epochs`.
+        from_epoch: Or: switch off from this epoch on (counted from 0, as
+            timm's `mixup_off_epoch`). Give exactly one of the two.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=10, callbacks=[MixupOff(last_epochs=2)])
+    ```
+    """
+
+    def __init__(self, last_epochs=None, from_epoch=None):
+        super().__init__()
+        if (last_epochs is None) == (from_epoch is None):
+            raise ValueError("Give exactly one of `last_epochs` and `from_epoch`.")
+        for name, value in (("last_epochs", last_epochs), ("from_epoch", from_epoch)):
+            if value is not None and (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Integral)
+                or value < 0
+            ):
+                raise ValueError(f"`{name}` must be an int >= 0, got {value!r}.")
+        self.last_epochs = last_epochs
+        self.from_epoch = from_epoch
+        self._prob = None
+
+    def _first_off_epoch(self):
+        if self.from_epoch is not None:
+            return self.from_epoch
+        return self.params["epochs"] - self.last_epochs
+
+    def on_train_begin(self, logs=None):
+        self._prob = _mixup_model(self).prob
+
+    def on_epoch_begin(self, epoch, logs=None):
+        off = epoch >= self._first_off_epoch()
+        self.model.prob = 0.0 if off else self._prob
+
+    def on_train_end(self, logs=None):
+        if self._prob is not None:
+            self.model.prob = self._prob

@@ -1,0 +1,239 @@
+"""Sampling the random quantities of one mixed batch.
+
+The split follows timm's `Mixup`: this module draws what is random about a
+batch (the weights lambda, the partner permutation, CutMix boxes, whether
+the batch is mixed at all and with which method) and `mixup_model.mixing`
+applies it. Everything is plain TensorFlow that runs inside an XLA-compiled
+train step, and every rate may be a tensor read from a variable, so that
+schedules change it without re-tracing the step.
+"""
+
+import typing
+
+import tensorflow as tf
+
+from mixup_model.beta import sample_beta
+
+LAMBDA_MODES = ("per_sample", "per_batch")
+
+# Concentrations are clamped to this before sampling: a rate scheduled to 0
+# switches its method off through the gates below, and the sampler still
+# runs on a finite value.
+_MIN_CONCENTRATION = 1e-3
+
+
+def validate_lambda_mode(lambda_mode):
+    """Returns `lambda_mode`, or raises a ValueError naming the choices."""
+    if lambda_mode not in LAMBDA_MODES:
+        raise ValueError(
+            f"`lambda_mode` must be one of {LAMBDA_MODES}, "
+            f"got {lambda_mode!r}."
+        )
+    return lambda_mode
+
+
+class MixParams(typing.NamedTuple):
+    """The random draw for one batch (a tuple, so it crosses `tf.function`).
+
+    Attributes:
+        lam: float32 tensor of shape `(batch,)`: the weight of each example
+            itself in the targets; its partner gets `1 - lam`. For CutMix it
+            is the exact fraction of the image left unpasted.
+        perm: int32 tensor of shape `(batch,)`: example `i` is mixed with
+            example `perm[i]`. Always a permutation of the batch.
+        box: `None` (mixup only), or an int32 tensor of shape `(batch, 4)`:
+            the rows `[top, bottom)` and columns `[left, right)` of each
+            image that CutMix pastes from the partner (empty when the batch
+            is not a CutMix batch).
+        cutmix: `None`, or a scalar bool tensor: whether this batch pastes
+            boxes (CutMix) rather than blending (mixup).
+    """
+
+    lam: tf.Tensor
+    perm: tf.Tensor
+    box: typing.Optional[tf.Tensor] = None
+    cutmix: typing.Optional[tf.Tensor] = None
+
+
+def identity_params(batch_size):
+    """`MixParams` that leave a batch unchanged: lam = 1, no partners."""
+    return MixParams(tf.ones([batch_size]), tf.range(batch_size))
+
+
+def sample_lambda(batch_size, alpha, seed, lambda_mode="per_sample"):
+    """Draws lambda ~ Beta(alpha, alpha): one per example or one per batch."""
+    validate_lambda_mode(lambda_mode)
+    shape = tf.reshape(tf.convert_to_tensor(batch_size, tf.int32), [1])
+    if lambda_mode == "per_sample":
+        return sample_beta(shape, alpha, alpha, seed)
+    return tf.fill(shape, sample_beta([], alpha, alpha, seed))
+
+
+def sample_permutation(batch_size, seed):
+    """A uniformly random permutation of `range(batch_size)`."""
+    # argsort of i.i.d. uniforms is a uniformly random permutation (XLA has
+    # no shuffle kernel, but it sorts).
+    shape = tf.reshape(tf.convert_to_tensor(batch_size, tf.int32), [1])
+    return tf.argsort(tf.random.stateless_uniform(shape, seed=seed))
+
+
+def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
+    """Draws lambda ~ Beta(alpha, alpha) and a random partner permutation.
+
+    Args:
+        batch_size: Number of examples, a Python int or scalar int tensor.
+        alpha: Beta concentration, a float > 0 (or a float tensor).
+        seed: A stateless seed, an integer tensor of shape `(2,)`.
+        lambda_mode: `"per_sample"` draws one lambda per example (as the
+            keras.io example does); `"per_batch"` draws one lambda for the
+            whole batch (as the paper's reference code does).
+
+    Returns:
+        A `MixParams` for mixup.
+    """
+    validate_lambda_mode(lambda_mode)
+    lam_seed, perm_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    return MixParams(
+        lam=sample_lambda(batch_size, alpha, lam_seed, lambda_mode),
+        perm=sample_permutation(batch_size, perm_seed),
+    )
+
+
+def sample_boxes(lam, image_size, seed):
+    """CutMix boxes: one per example, of area about `(1 - lam) * H * W`.
+
+    As in Yun et al. (2019): the box has height `floor(H * sqrt(1 - lam))`
+    and width `floor(W * sqrt(1 - lam))` (each from its own side: TF Model
+    Garden computed the width from the height), a uniformly random centre,
+    and is clipped at the image borders. Clipping shrinks the box, so the
+    returned weight is recomputed from the pasted area (KerasCV and Model
+    Garden keep the drawn lam, which overweights the partner's label).
+
+    Args:
+        lam: float32 tensor `(batch,)`, the drawn weights.
+        image_size: `(height, width)`, Python ints or scalar int tensors.
+        seed: A stateless seed of shape `(2,)`.
+
+    Returns:
+        `(box, lam)`: int32 `(batch, 4)` boxes `[top, bottom, left, right]`
+        (half-open) and the exact weight `1 - area / (H * W)` of each.
+    """
+    height, width = (tf.convert_to_tensor(s, tf.int32) for s in image_size)
+    row_seed, col_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    ratio = tf.sqrt(1.0 - lam)
+    cut_h = tf.cast(tf.floor(tf.cast(height, tf.float32) * ratio), tf.int32)
+    cut_w = tf.cast(tf.floor(tf.cast(width, tf.float32) * ratio), tf.int32)
+    shape = tf.shape(lam)
+    centre_y = tf.random.stateless_uniform(
+        shape, row_seed, minval=0, maxval=height, dtype=tf.int32
+    )
+    centre_x = tf.random.stateless_uniform(
+        shape, col_seed, minval=0, maxval=width, dtype=tf.int32
+    )
+    top = centre_y - cut_h // 2
+    left = centre_x - cut_w // 2
+    box = tf.stack(
+        [
+            tf.clip_by_value(top, 0, height),
+            tf.clip_by_value(top + cut_h, 0, height),
+            tf.clip_by_value(left, 0, width),
+            tf.clip_by_value(left + cut_w, 0, width),
+        ],
+        axis=1,
+    )
+    area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
+    exact_lam = 1.0 - tf.cast(area, tf.float32) / tf.cast(
+        height * width, tf.float32
+    )
+    return box, exact_lam
+
+
+def sample_batch_params(
+    batch_size,
+    seed,
+    *,
+    alpha,
+    cutmix_alpha=0.0,
+    prob=1.0,
+    switch_prob=0.5,
+    lambda_mode="per_sample",
+    image_size=None,
+    mixup=True,
+    cutmix=False,
+):
+    """Draws a batch's `MixParams` with timm's semantics for the rates.
+
+    The batch is mixed with probability `prob`. When both methods are on, it
+    is a CutMix batch with probability `switch_prob`, else a mixup batch. A
+    method whose concentration is 0 is off. An unmixed batch gets lam = 1
+    and empty boxes, which leave inputs and targets exactly unchanged.
+
+    Args:
+        batch_size: Number of examples, a Python int or scalar int tensor.
+        seed: A stateless seed, an integer tensor of shape `(2,)`.
+        alpha, cutmix_alpha, prob, switch_prob: Rates, Python floats or
+            float32 scalar tensors (read from variables by `MixupModel`).
+        lambda_mode: `"per_sample"` or `"per_batch"` lambda.
+        image_size: `(height, width)` of the images; needed with `cutmix`.
+        mixup, cutmix: Which methods the step contains (static: they decide
+            what is traced). With `mixup` alone and `prob = 1` the draw is
+            exactly `sample_mix_params(batch_size, alpha, seed)`'s.
+
+    Returns:
+        A `MixParams`.
+    """
+    if not (mixup or cutmix):
+        raise ValueError("sample_batch_params needs `mixup` or `cutmix`.")
+    alpha = tf.cast(alpha, tf.float32)
+    cutmix_alpha = tf.cast(cutmix_alpha, tf.float32)
+    lam_seed, perm_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, num=2)
+    )
+    perm = sample_permutation(batch_size, perm_seed)
+    gate_seed = tf.random.experimental.stateless_fold_in(seed, 2)
+    mix_draw, switch_draw = tf.unstack(
+        tf.random.stateless_uniform([2], seed=gate_seed)
+    )
+    on = tf.constant(False)
+    if mixup:
+        lam = sample_lambda(
+            batch_size,
+            tf.maximum(alpha, _MIN_CONCENTRATION),
+            lam_seed,
+            lambda_mode,
+        )
+        on = on | (alpha > 0.0)
+    box = use_cutmix = None
+    if cutmix:
+        if image_size is None:
+            raise ValueError("CutMix needs the `image_size` of the batch.")
+        cut_seed = tf.random.experimental.stateless_fold_in(seed, 1)
+        cut_lam_seed, box_seed = tf.unstack(
+            tf.random.experimental.stateless_split(cut_seed, num=2)
+        )
+        drawn = sample_lambda(
+            batch_size,
+            tf.maximum(cutmix_alpha, _MIN_CONCENTRATION),
+            cut_lam_seed,
+            lambda_mode,
+        )
+        box, cut_lam = sample_boxes(drawn, image_size, box_seed)
+        cutmix_on = cutmix_alpha > 0.0
+        if mixup:
+            use_cutmix = cutmix_on & (
+                tf.logical_not(alpha > 0.0) | (switch_draw < switch_prob)
+            )
+            lam = tf.where(use_cutmix, cut_lam, lam)
+        else:
+            use_cutmix = tf.constant(True)
+            lam = cut_lam
+        on = on | cutmix_on
+    apply = on & (mix_draw < prob)
+    lam = tf.where(apply, lam, tf.ones_like(lam))
+    if box is not None:
+        box = tf.where(apply & use_cutmix, box, tf.zeros_like(box))
+    return MixParams(lam=lam, perm=perm, box=box, cutmix=use_cutmix)

@@ -1,0 +1,174 @@
+#!/usr/bin/env python
+"""The keras.io experiment over several seeds, with error bars.
+
+For each seed, trains the mixup arm and the baseline arm from the same
+initial weights and data order (the main job, `train_fashion_mnist.py`),
+then reports for each arm the mean +- std of test accuracy, test loss (NLL)
+and expected calibration error, and the paired difference mixup - baseline
+with a 95% t confidence interval.
+
+Each finished seed is written to `--out` at once; running the command again
+skips the seeds already there (resume after an interruption, or add seeds).
+`--seeds 3 4` runs a subset.
+
+Usage:
+    python scripts/seeds.py [--seeds 1 2 3 4 5] [--epochs 10] [--alpha 0.2]
+        [--out logs/seeds/results.json] [--data-dir DIR] [--summary-only]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+import experiment_stats  # noqa: E402
+import train_fashion_mnist as job  # noqa: E402
+
+ARMS = ("mixup", "baseline")
+METRICS = ("test_accuracy", "test_loss", "test_ece")
+
+
+def load(path):
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    return {"runs": {}}
+
+
+def save(path, record):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(temporary, path)  # never a half-written file to resume from
+
+
+def settings_of(args):
+    return {
+        "epochs": args.epochs,
+        "alpha": args.alpha,
+        "batch_size": args.batch_size,
+        "train_size": args.train_size,
+    }
+
+
+def summarize(runs):
+    """Per-arm statistics and paired differences over the finished seeds."""
+    seeds = sorted(runs, key=int)
+    summary = {"seeds": [int(s) for s in seeds]}
+    for arm in ARMS:
+        summary[arm] = {
+            m: experiment_stats.describe([runs[s][arm][m] for s in seeds])
+            for m in METRICS
+        }
+    summary["mixup_minus_baseline"] = {
+        m: experiment_stats.paired_difference(
+            [runs[s]["mixup"][m] for s in seeds],
+            [runs[s]["baseline"][m] for s in seeds],
+        )
+        for m in METRICS
+    }
+    return summary
+
+
+def format_summary(summary, settings):
+    def cell(d, scale=1.0, digits=2):
+        return f"{scale * d['mean']:.{digits}f} ± {scale * d['std']:.{digits}f}"
+
+    def ci(d, scale=1.0, digits=2):
+        low, high = d["ci95"]
+        return (
+            f"{scale * d['mean']:+.{digits}f} "
+            f"[{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]"
+        )
+
+    diff = summary["mixup_minus_baseline"]
+    lines = [
+        f"Fashion-MNIST, keras.io CNN, alpha={settings['alpha']}, "
+        f"{settings['epochs']} epochs, seeds {summary['seeds']} "
+        f"(mean ± std; difference: mean [95% CI])",
+        "| | test accuracy (%) | test NLL | test ECE (%) |",
+        "|---|---|---|---|",
+    ]
+    for arm in ARMS:
+        s = summary[arm]
+        lines.append(
+            f"| {arm} | {cell(s['test_accuracy'], 100)} | "
+            f"{cell(s['test_loss'], 1, 4)} | {cell(s['test_ece'], 100)} |"
+        )
+    lines.append(
+        f"| mixup − baseline | {ci(diff['test_accuracy'], 100)} | "
+        f"{ci(diff['test_loss'], 1, 4)} | {ci(diff['test_ece'], 100)} |"
+    )
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--alpha", type=float, default=0.2)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--train-size", type=int, default=None)
+    parser.add_argument(
+        "--out", default=os.path.join(REPO, "logs", "seeds", "results.json")
+    )
+    parser.add_argument("--data-dir", default=job.parse_args([]).data_dir)
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="print the summary of the seeds already in --out; train nothing",
+    )
+    parser.add_argument("--verbose", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    record = load(args.out)
+    settings = settings_of(args)
+    if record["runs"] and record.get("settings") != settings:
+        raise SystemExit(
+            f"{args.out} holds runs with settings {record.get('settings')}, "
+            f"not {settings}; pass another --out."
+        )
+    record["settings"] = settings
+    if not args.summary_only:
+        log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
+        for seed in args.seeds:
+            if str(seed) in record["runs"]:
+                print(f"seed {seed}: already in {args.out}, skipped", flush=True)
+                continue
+            start = time.perf_counter()
+            job_args = job.parse_args(
+                [
+                    "--seed", str(seed),
+                    "--epochs", str(args.epochs),
+                    "--alpha", str(args.alpha),
+                    "--batch-size", str(args.batch_size),
+                    "--log-dir", log_root,
+                    "--verbose", str(args.verbose),
+                ]
+                + (["--data-dir", args.data_dir] if args.data_dir else [])
+                + (["--train-size", str(args.train_size)] if args.train_size else [])
+            )
+            results = job.run(job_args)
+            results["wall_seconds"] = round(time.perf_counter() - start, 1)
+            record["runs"][str(seed)] = results
+            record["summary"] = summarize(record["runs"])
+            save(args.out, record)
+            print(f"seed {seed}: done in {results['wall_seconds']} s", flush=True)
+    if not record["runs"]:
+        raise SystemExit(f"no finished seeds in {args.out}")
+    record["summary"] = summarize(record["runs"])
+    save(args.out, record)
+    print(format_summary(record["summary"], settings))
+    return record
+
+
+if __name__ == "__main__":
+    main()
