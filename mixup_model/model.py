@@ -420,7 +420,9 @@ class MixupModel(keras.Model):
         if manifold:
             self._hook_mix_layer()
         elif mixes:
-            mixed_x = mix_inputs(x, params, self.mixed_inputs)
+            mixed_x = mix_inputs(
+                x, params, self.mixed_inputs, fused=self._fuse_blends()
+            )
         clean_pred = None
         if statistics is not None and statistics.clean_accuracy:
             clean_pred = self(x, training=False)
@@ -442,6 +444,18 @@ class MixupModel(keras.Model):
             )
         finally:
             del active[id(self)]
+
+    def _fuse_blends(self):
+        """Whether to blend inputs in a nested XLA function.
+
+        Only where the step itself is not XLA-compiled (inside XLA it is
+        fused anyway), and only on one replica: XLA clusters inside a
+        multi-replica step can fail to place, as whole-step XLA does on
+        logical CPU devices.
+        """
+        if self.jit_compile:
+            return False
+        return tf.distribute.get_strategy().num_replicas_in_sync == 1
 
     def _hook_mix_layer(self):
         """Makes `mix_layer` mix its outputs during this model's train step.

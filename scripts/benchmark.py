@@ -21,6 +21,7 @@ machine's drift. Results: a table on stdout and JSON under `--out`.
 Usage:
     python scripts/benchmark.py [--quick] [--models cnn resnet]
         [--batch-sizes 64 512] [--jit false true] [--sweep 32 64 ... 1024]
+        [--steps-per-execution 1] [--rounds 7] [--tag cpu]
 """
 
 import argparse
@@ -130,7 +131,15 @@ def make_models(build, initial_weights):
 
 
 class StepClock(keras.callbacks.Callback):
-    """Median interval between consecutive train batches."""
+    """Median interval between consecutive train batches, per step.
+
+    With `steps_per_execution=k`, Keras calls the batch hooks once per k
+    steps; the interval is divided by k.
+    """
+
+    def __init__(self, steps_per_execution=1):
+        super().__init__()
+        self.steps_per_execution = steps_per_execution
 
     def on_train_begin(self, logs=None):
         self.stamps = []
@@ -139,10 +148,16 @@ class StepClock(keras.callbacks.Callback):
         self.stamps.append(time.perf_counter())
 
     def median_step(self):
-        return float(np.median(np.diff(self.stamps)))
+        return float(np.median(np.diff(self.stamps))) / self.steps_per_execution
 
 
-def bench_config(model_name, batch_size, jit, variants, rounds, seconds, warmup, log_dir):
+def _whole_executions(steps, steps_per_execution, minimum_executions=3):
+    executions = max(-(-steps // steps_per_execution), minimum_executions)
+    return executions * steps_per_execution
+
+
+def bench_config(model_name, batch_size, jit, variants, rounds, seconds, warmup,
+                 log_dir, steps_per_execution=1):
     build, input_shape = MODELS[model_name]
     rng = np.random.default_rng(0)
     n = batch_size * 8
@@ -165,23 +180,28 @@ def bench_config(model_name, batch_size, jit, variants, rounds, seconds, warmup,
             extra.append(tensorboards[name])
         return extra
 
-    warm_clock = StepClock()
+    spe = steps_per_execution
+    warm_clock = StepClock(spe)
     for name in variants:
         models[name].compile(
-            optimizer="adam", loss="categorical_crossentropy", jit_compile=jit
+            optimizer="adam", loss="categorical_crossentropy", jit_compile=jit,
+            steps_per_execution=spe,
         )
         clock = warm_clock if name == "plain" else None
-        models[name].fit(pipelines[name], steps_per_epoch=warmup, epochs=1,
-                         verbose=0, shuffle=False, callbacks=callbacks(name, clock))
+        models[name].fit(pipelines[name], steps_per_epoch=_whole_executions(warmup, spe),
+                         epochs=1, verbose=0, shuffle=False,
+                         callbacks=callbacks(name, clock))
         assert models[name].jit_compile == jit, (name, models[name].jit_compile)
     # Enough steps for about `seconds` per measurement.
-    steps = int(np.clip(seconds / warm_clock.median_step(), 5, 60))
+    steps = _whole_executions(
+        int(np.clip(seconds / warm_clock.median_step(), 5, 60)), spe
+    )
     times = {name: [] for name in variants}
     for r in range(rounds):
         # Rotate the order so that no variant always runs first.
         order = variants[r % len(variants):] + variants[: r % len(variants)]
         for name in order:
-            clock = StepClock()
+            clock = StepClock(spe)
             models[name].fit(
                 pipelines[name], steps_per_epoch=steps, epochs=1, verbose=0,
                 shuffle=False, callbacks=callbacks(name, clock),
@@ -248,6 +268,10 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=int, default=10)
     p.add_argument("--out", default=os.path.join(REPO, "logs", "benchmarks"))
     p.add_argument("--tag", default="cpu", help="name of the JSON file")
+    p.add_argument("--steps-per-execution", type=int, default=1,
+                   help="train steps per compiled call (Keras's compile option); "
+                   "more steps per call take Python's per-step overhead, and "
+                   "its jitter, out of the timings")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     args = p.parse_args(argv)
     if "plain" not in args.variants:
@@ -265,13 +289,15 @@ def main(argv=None):
         for batch_size in args.batch_sizes:
             for jit in [j == "true" for j in args.jit]:
                 results = bench_config(model_name, batch_size, jit, args.variants,
-                                       args.rounds, args.seconds, args.warmup, args.out)
+                                       args.rounds, args.seconds, args.warmup, args.out,
+                                       args.steps_per_execution)
                 rows.append({"model": model_name, "batch_size": batch_size, "jit": jit, "results": results})
                 print(format_table(rows[-1:], args.variants).splitlines()[-1], flush=True)
     sweep = []
     for batch_size in args.sweep:
         results = bench_config("cnn", batch_size, False, ["plain", "mixup"],
-                               args.rounds, args.seconds, args.warmup, args.out)
+                               args.rounds, args.seconds, args.warmup, args.out,
+                               args.steps_per_execution)
         sweep.append({"batch_size": batch_size, "ratio_vs_plain": results["mixup"]["ratio_vs_plain"],
                       "ms_per_step": results["mixup"]["ms_per_step"]})
         print(f"sweep batch {batch_size}: mixup/plain {sweep[-1]['ratio_vs_plain']:.3f}", flush=True)
