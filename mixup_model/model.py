@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 from keras.src.models.functional import Functional
+from keras.src.trainers.trainer import model_supports_jit
 
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import first_image
@@ -449,11 +450,14 @@ class MixupModel(keras.Model):
         """Whether to blend inputs in a nested XLA function.
 
         Only where the step itself is not XLA-compiled (inside XLA it is
-        fused anyway), and only on one replica: XLA clusters inside a
+        fused anyway), not under op determinism (which keeps XLA out of the
+        step, as Keras does), and only on one replica: XLA clusters inside a
         multi-replica step can fail to place, as whole-step XLA does on
         logical CPU devices.
         """
-        if self.jit_compile:
+        # Keras's own test of whether XLA may run (op determinism, platform,
+        # layers that cannot be compiled).
+        if self.jit_compile or not model_supports_jit(self):
             return False
         return tf.distribute.get_strategy().num_replicas_in_sync == 1
 
