@@ -24,6 +24,15 @@ def _per_example(lam, like):
     return tf.reshape(lam, [-1] + [1] * (rank - 1)) if rank else lam
 
 
+def _as_floating(x):
+    """`x` as a tensor; integers and booleans cast to `keras.config.floatx()`
+    (blending or smoothing them in integer arithmetic would truncate)."""
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = tf.cast(x, keras.config.floatx())
+    return x
+
+
 def _blend(x, lam, perm):
     lam = tf.cast(_per_example(lam, x), x.dtype)
     partner = tf.gather(x, perm)
@@ -54,9 +63,7 @@ def blend(x, params, fused=False):
         fused: Run the blend as one XLA-compiled function (for a train step
             that is not compiled with XLA itself).
     """
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        x = tf.cast(x, keras.config.floatx())
+    x = _as_floating(x)
     return (_xla_blend if fused else _blend)(x, params.lam, params.perm)
 
 
@@ -92,9 +99,7 @@ def paste_boxes(x, params, data_format=None):
         params: `MixParams` with `box`.
         data_format: `"channels_last"` or `"channels_first"`.
     """
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        x = tf.cast(x, keras.config.floatx())
+    x = _as_floating(x)
     mask = box_mask(params.box, image_size_of(x, data_format))
     channel_axis = 3 if _spatial_axes(data_format) == (1, 2) else 1
     mask = tf.expand_dims(mask, channel_axis)
@@ -107,8 +112,12 @@ def mix_tensor(x, params, data_format=None, fused=False):
     x = tf.convert_to_tensor(x)
     if params.box is None or len(x.shape) != 4:
         return blend(x, params, fused)
-    if isinstance(params.cutmix, bool) or params.cutmix is None:
-        use_cutmix = params.cutmix is not False
+    # Boxes without a switch, or a switch known when tracing (CutMix is the
+    # only method): no `tf.cond` in the step.
+    use_cutmix = (
+        True if params.cutmix is None else tf.get_static_value(params.cutmix)
+    )
+    if use_cutmix is not None:
         if use_cutmix:
             return paste_boxes(x, params, data_format)
         return blend(x, params, fused)
@@ -295,10 +304,7 @@ def smooth_labels(y, num_outputs, label_smoothing):
     if not label_smoothing:
         return y
     classes = 2 if num_outputs in (None, 1) else num_outputs
-    y = tf.convert_to_tensor(y)
-    if not y.dtype.is_floating:
-        y = tf.cast(y, keras.config.floatx())
-    return y * (1.0 - label_smoothing) + label_smoothing / classes
+    return _as_floating(y) * (1.0 - label_smoothing) + label_smoothing / classes
 
 
 def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):

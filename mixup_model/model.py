@@ -326,11 +326,15 @@ class MixupModel(keras.Model):
     prob = _rate_property(2)
     switch_prob = _rate_property(3)
 
+    def _lacks_method(self, index, value):
+        """Whether rate `index` would switch on a method the step lacks."""
+        traced = (self._uses_mixup, self._uses_cutmix)
+        return index < len(traced) and value > 0 and not traced[index]
+
     def _set_rate(self, index, value):
         name = RATE_NAMES[index]
         value = _validate_rate(name, value)
-        traced = (self._uses_mixup, self._uses_cutmix)
-        if index < 2 and value > 0 and not traced[index]:
+        if self._lacks_method(index, value):
             raise ValueError(
                 f"Cannot set `{name}` to {value}: this model was built with "
                 f"{name}=0, so its train step has no "
@@ -643,9 +647,8 @@ class MixupModel(keras.Model):
             self.mixup_seed_generator.state.assign(store[SEED_STATE_KEY])
         if RATES_KEY in store.keys():
             rates = np.asarray(store[RATES_KEY], "float32").copy()
-            traced = (self._uses_mixup, self._uses_cutmix)
-            for index, name in enumerate(RATE_NAMES[:2]):
-                if rates[index] > 0 and not traced[index]:
+            for index, name in enumerate(RATE_NAMES):
+                if self._lacks_method(index, rates[index]):
                     # E.g. a mixup checkpoint loaded into a baseline model:
                     # the weights load, the method stays off.
                     warnings.warn(

@@ -32,11 +32,20 @@ ARMS = ("mixup", "baseline")
 METRICS = ("test_accuracy", "test_loss", "test_ece")
 
 
-def load(path):
+def load(path, settings):
+    """The record at `path` (or a new one) for runs with `settings`; runs
+    made with other settings never mix into one summary."""
+    record = {"runs": {}}
     if os.path.exists(path):
         with open(path) as f:
-            return json.load(f)
-    return {"runs": {}}
+            record = json.load(f)
+    if record["runs"] and record.get("settings") != settings:
+        raise SystemExit(
+            f"{path} holds runs with settings {record.get('settings')}, "
+            f"not {settings}; pass another --out."
+        )
+    record["settings"] = settings
+    return record
 
 
 def save(path, record):
@@ -129,14 +138,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    record = load(args.out)
     settings = settings_of(args)
-    if record["runs"] and record.get("settings") != settings:
-        raise SystemExit(
-            f"{args.out} holds runs with settings {record.get('settings')}, "
-            f"not {settings}; pass another --out."
-        )
-    record["settings"] = settings
+    record = load(args.out, settings)
     if not args.summary_only:
         log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
         for seed in args.seeds:
