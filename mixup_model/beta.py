@@ -1,11 +1,15 @@
-"""A Beta(a, b) sampler built only from ops that XLA compiles.
+"""A Beta(a, b) sampler that runs inside and outside XLA.
 
 `keras.random.beta` and `tf.random.stateless_gamma` lower to the
 `StatelessRandomGammaV3` kernel, which has no XLA implementation, so a train
-step that calls them cannot run with `jit_compile=True`. This module samples
-Gamma variates with Marsaglia & Tsang's rejection method (ACM TOMS 2000) from
-stateless normal and uniform draws inside a `tf.while_loop`, all of which XLA
-supports, and forms the Beta variate from them.
+step that calls them cannot run with `jit_compile=True`. Inside XLA this
+module samples Gamma variates with Marsaglia & Tsang's rejection method (ACM
+TOMS 2000) from stateless normal and uniform draws inside a `tf.while_loop`,
+all of which XLA supports. Outside XLA it uses that native kernel: one op
+instead of some seventy small ones, whose dispatch alone cost about 2% of a
+small CNN's train step on the critical path before its forward pass
+(`scripts/benchmark.py`). Both draw exactly from the Gamma distribution, but
+they give different numbers for the same seed.
 
 Numerics: for small shapes a Gamma draw underflows to zero, and the textbook
 `g1 / (g1 + g2)` then gives `0 / 0 = NaN` (at a = 0.05 that happens for most
@@ -15,6 +19,7 @@ cannot overflow, underflow to NaN, or leave [0, 1].
 """
 
 import tensorflow as tf
+from tensorflow.python.ops import control_flow_util
 
 # Round 0 draws this many candidates per element at once. Marsaglia-Tsang
 # accepts a candidate with probability >= 0.95 for shapes >= 1 (we always
@@ -39,6 +44,15 @@ def _as_stateless_seed(seed):
     if seed.dtype not in (tf.int32, tf.int64):
         seed = tf.cast(seed, tf.int64)
     return seed
+
+
+def in_xla_context():
+    """Whether the ops being traced will be compiled by XLA (a
+    `jit_compile=True` function, or a function called from one)."""
+    # TensorFlow's own test, which `tf.while_loop` uses for the same purpose.
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph()
+    )
 
 
 def _uniform_open_zero(shape, seed):
@@ -81,9 +95,25 @@ def sample_log_gamma(shape, concentration, seed):
     shape = tf.shape(concentration)
     loop_seed, boost_seed = _split_seed(seed, 2)
 
-    # Marsaglia-Tsang needs shape >= 1: sample Gamma(a + 1) and apply the
-    # boost Gamma(a) = Gamma(a + 1) * U ** (1 / a), in log space.
-    d = concentration + 1.0 - 1.0 / 3.0
+    # Both methods sample Gamma(a + 1), whose draws never underflow, and
+    # apply the boost Gamma(a) = Gamma(a + 1) * U ** (1 / a) in log space.
+    if in_xla_context():
+        log_gamma = _log_gamma_marsaglia_tsang(concentration + 1.0, loop_seed)
+    else:
+        log_gamma = tf.math.log(
+            tf.random.stateless_gamma(
+                shape, loop_seed, alpha=concentration + 1.0
+            )
+        )
+    log_boost = tf.math.log(_uniform_open_zero(shape, boost_seed))
+    return log_gamma + log_boost / concentration
+
+
+def _log_gamma_marsaglia_tsang(concentration, seed):
+    """`log(g)`, `g ~ Gamma(concentration)` for concentrations >= 1, from
+    ops that XLA compiles."""
+    shape = tf.shape(concentration)
+    d = concentration - 1.0 / 3.0
     c = tf.math.rsqrt(9.0 * d)
 
     # Round 0: several candidates per element, keep the first accepted one.
@@ -91,7 +121,7 @@ def sample_log_gamma(shape, concentration, seed):
         tf.concat([[_FIRST_ROUND_CANDIDATES], shape], 0),
         d,
         c,
-        tf.random.experimental.stateless_fold_in(loop_seed, 0),
+        tf.random.experimental.stateless_fold_in(seed, 0),
     )
     first = accept & tf.equal(tf.cumsum(tf.cast(accept, tf.int32), axis=0), 1)
     log_v = tf.reduce_sum(tf.where(first, log_v, tf.zeros_like(log_v)), 0)
@@ -102,7 +132,7 @@ def sample_log_gamma(shape, concentration, seed):
             shape,
             d,
             c,
-            tf.random.experimental.stateless_fold_in(loop_seed, round_index),
+            tf.random.experimental.stateless_fold_in(seed, round_index),
         )
         log_v = tf.where(accept & tf.logical_not(accepted), candidate, log_v)
         return round_index + 1, log_v, accepted | accept
@@ -116,8 +146,7 @@ def sample_log_gamma(shape, concentration, seed):
         (tf.constant(1, tf.int32), log_v, accepted),
         maximum_iterations=_MAX_REJECTION_ROUNDS,
     )
-    log_boost = tf.math.log(_uniform_open_zero(shape, boost_seed))
-    return tf.math.log(d) + log_v + log_boost / concentration
+    return tf.math.log(d) + log_v
 
 
 def sample_beta(shape, a, b, seed):

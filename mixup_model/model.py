@@ -11,7 +11,6 @@ import numpy as np
 import tensorflow as tf
 from keras import tree
 from keras.src.models.functional import Functional
-from keras.src.trainers.trainer import model_supports_jit
 
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import first_image
@@ -425,9 +424,7 @@ class MixupModel(keras.Model):
         if manifold:
             self._hook_mix_layer()
         elif mixes:
-            mixed_x = mix_inputs(
-                x, params, self.mixed_inputs, fused=self._fuse_blends()
-            )
+            mixed_x = mix_inputs(x, params, self.mixed_inputs)
         clean_pred = None
         if statistics is not None and statistics.clean_accuracy:
             clean_pred = self(x, training=False)
@@ -449,21 +446,6 @@ class MixupModel(keras.Model):
             )
         finally:
             del active[id(self)]
-
-    def _fuse_blends(self):
-        """Whether to blend inputs in a nested XLA function.
-
-        Only where the step itself is not XLA-compiled (inside XLA it is
-        fused anyway), not under op determinism (which keeps XLA out of the
-        step, as Keras does), and only on one replica: XLA clusters inside a
-        multi-replica step can fail to place, as whole-step XLA does on
-        logical CPU devices.
-        """
-        # Keras's own test of whether XLA may run (op determinism, platform,
-        # layers that cannot be compiled).
-        if self.jit_compile or not model_supports_jit(self):
-            return False
-        return tf.distribute.get_strategy().num_replicas_in_sync == 1
 
     def _hook_mix_layer(self):
         """Makes `mix_layer` mix its outputs during this model's train step.

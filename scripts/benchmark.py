@@ -1,27 +1,43 @@
 #!/usr/bin/env python
 """What does mixup cost per training step? Interleaved, paired timings.
 
-Variants, each a full `model.fit` training step with its own input pipeline:
+Variants, each a compiled Keras train step fed by its own input pipeline:
   plain     (a) the plain Keras model, no mixup: the floor
+  plain_aa  (a) again, a second copy: the A/A control, whose ratio to (a)
+                shows how far two identical variants differ in this method
   mixup     (b) `MixupModel`, default settings (one lambda per sample)
   mixup_pb  (b) `MixupModel(lambda_mode="per_batch")`
-  mixup_ktb (b) `MixupModel` with Keras's own `keras.callbacks.TensorBoard`
-  mixup_tb  (b) `MixupModel` with `MixupTensorBoard`: the logging cost is
-                reported as mixup_tb / mixup_ktb
+  mixup_tb  (b) `MixupModel` recording the statistics that `MixupTensorBoard`
+                logs (computed in the step; the per-epoch writes are not
+                per-step cost): the logging cost is mixup_tb / mixup
   kerasio   (c) the keras.io example's pipeline: two shuffled copies of the
                 data zipped in tf.data and mixed in `map`
   kl_mixup  (d) `keras.layers.MixUp` applied in a tf.data `map`
 
-After warm-up (tracing, compiling) the variants run in rounds, A B C D A B
-C D ..., each timing about `--seconds` of steps; a step's time is the median interval
-between consecutive `on_train_batch_end` calls. Ratios against (a) are taken
-pair by pair within a round, then the median over rounds, which cancels the
-machine's drift. Results: a table on stdout and JSON under `--out`.
+Each variant's compiled train function (`model.make_train_function()`, what
+`fit` calls once per step) is called directly on its own iterator, so no
+callback or progress bar is timed. After warm-up (tracing, compiling) the
+variants take turns step by step, A B C D A B C D ..., the order rotating
+from step to step; each block of such rounds (about `--seconds` long) gives
+each variant's median step time, and ratios against (a) are taken block by
+block, then their median and interquartile range over the blocks, which
+cancels the machine's drift.
+
+Input pipelines: (a) and (b) read batches prefetched by tf.data, as in
+`fit`. The mixing pipelines of (c) and (d) run inside the timed call (no
+prefetch, a sequential `map`): taking turns, a prefetching pipeline would
+do its work while the other variants' steps are timed. This charges them
+their whole CPU time, which is what they cost where the step keeps every
+core busy (as on the CPU here); on an accelerator with idle cores,
+prefetching can hide them.
+
+Results: a table on stdout and JSON under `--out`.
 
 Usage:
     python scripts/benchmark.py [--quick] [--models cnn resnet]
         [--batch-sizes 64 512] [--jit false true] [--sweep 32 64 ... 1024]
-        [--steps-per-execution 1] [--rounds 7] [--tag cpu]
+        [--steps-per-execution 1] [--blocks 15] [--tag cpu]
+    python scripts/benchmark.py --count-ops
 """
 
 import argparse
@@ -39,6 +55,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import tree  # noqa: E402
 
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
@@ -73,10 +90,14 @@ def build_resnet(input_shape=(32, 32, 3)):
     return keras.Model(inputs, outputs)
 
 
+VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_tb", "kerasio", "kl_mixup")
+
 MODELS = {
     "cnn": (build_cnn, (28, 28, 1)),
     "resnet": (build_resnet, (32, 32, 3)),
 }
+
+
 
 
 def make_pipelines(x, y, batch_size, seed=0):
@@ -90,74 +111,66 @@ def make_pipelines(x, y, batch_size, seed=0):
             .repeat()
         )
 
-    def batched(ds):
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
     keras_mixup = keras.layers.MixUp(alpha=ALPHA, seed=seed)
 
     def keras_layer_map(images, labels):
         out = keras_mixup({"images": images, "labels": labels})
         return out["images"], out["labels"]
 
-    plain = batched(shuffled(seed))
+    def plain():
+        return shuffled(seed).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
     return {
-        "plain": plain,
-        "mixup": plain,
-        "mixup_pb": plain,
-        "mixup_tb": plain,
-        "mixup_ktb": plain,
+        "plain": plain(),
+        "plain_aa": plain(),
+        "mixup": plain(),
+        "mixup_pb": plain(),
+        "mixup_tb": plain(),
         "kerasio": keras_io_reference.mixup_dataset(
-            x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True
-        ).prefetch(tf.data.AUTOTUNE),
-        "kl_mixup": shuffled(seed).batch(batch_size).map(keras_layer_map, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE),
+            x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True,
+            num_parallel_calls=None,
+        ),
+        "kl_mixup": shuffled(seed).batch(batch_size).map(keras_layer_map),
     }
 
 
-def make_models(build, initial_weights):
-    def fresh():
-        model = build()
-        model.set_weights(initial_weights)
-        return model
-
-    return {
-        "plain": fresh(),
-        "mixup": MixupModel(fresh(), alpha=ALPHA, seed=0),
-        "mixup_pb": MixupModel(fresh(), alpha=ALPHA, lambda_mode="per_batch", seed=0),
-        "mixup_tb": MixupModel(fresh(), alpha=ALPHA, seed=0),
-        "mixup_ktb": MixupModel(fresh(), alpha=ALPHA, seed=0),
-        "kerasio": fresh(),
-        "kl_mixup": fresh(),
-    }
+def make_model(name, build, initial_weights, log_dir):
+    inner = build()
+    inner.set_weights(initial_weights)
+    if name in ("plain", "plain_aa", "kerasio", "kl_mixup"):
+        return inner
+    lambda_mode = "per_batch" if name == "mixup_pb" else "per_sample"
+    model = MixupModel(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0)
+    if name == "mixup_tb":
+        # What the callback switches on in `fit`: the step records its
+        # statistics (it writes them only at the end of an epoch).
+        MixupTensorBoard(log_dir).set_model(model)
+    return model
 
 
-class StepClock(keras.callbacks.Callback):
-    """Median interval between consecutive train batches, per step.
+class Stepper:
+    """One variant's compiled train function and its iterator."""
 
-    With `steps_per_execution=k`, Keras calls the batch hooks once per k
-    steps; the interval is divided by k.
-    """
+    def __init__(self, model, dataset):
+        model.make_train_function()
+        self.function = model.train_function
+        self.iterator = iter(
+            model.distribute_strategy.experimental_distribute_dataset(dataset)
+        )
+        self.steps_per_execution = model.steps_per_execution
 
-    def __init__(self, steps_per_execution=1):
-        super().__init__()
-        self.steps_per_execution = steps_per_execution
-
-    def on_train_begin(self, logs=None):
-        self.stamps = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.stamps.append(time.perf_counter())
-
-    def median_step(self):
-        return float(np.median(np.diff(self.stamps))) / self.steps_per_execution
-
-
-def _whole_executions(steps, steps_per_execution, minimum_executions=3):
-    executions = max(-(-steps // steps_per_execution), minimum_executions)
-    return executions * steps_per_execution
+    def step(self):
+        """Seconds per train step of one compiled call (which runs
+        `steps_per_execution` steps), waiting for its results."""
+        start = time.perf_counter()
+        logs = self.function(self.iterator)
+        # Fetching a result waits for the device (GPUs run asynchronously).
+        tree.map_structure(np.asarray, logs)
+        return (time.perf_counter() - start) / self.steps_per_execution
 
 
-def bench_config(model_name, batch_size, jit, variants, rounds, seconds, warmup,
-                 log_dir, steps_per_execution=1):
+def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
+                 warmup, log_dir, steps_per_execution=1, config_seconds=90):
     build, input_shape = MODELS[model_name]
     rng = np.random.default_rng(0)
     n = batch_size * 8
@@ -165,62 +178,67 @@ def bench_config(model_name, batch_size, jit, variants, rounds, seconds, warmup,
     y = np.eye(NUM_CLASSES, dtype="float32")[rng.integers(0, NUM_CLASSES, n)]
     keras.utils.set_random_seed(0)
     initial = build().get_weights()
-    models = make_models(build, initial)
     pipelines = make_pipelines(x, y, batch_size)
-
-    # One callback per variant for all rounds, as one long run would have.
-    tensorboards = {
-        "mixup_tb": MixupTensorBoard(os.path.join(log_dir, "tb", model_name)),
-        "mixup_ktb": keras.callbacks.TensorBoard(os.path.join(log_dir, "ktb", model_name)),
-    }
-
-    def callbacks(name, clock=None):
-        extra = [clock] if clock else []
-        if name in tensorboards:
-            extra.append(tensorboards[name])
-        return extra
-
-    spe = steps_per_execution
-    warm_clock = StepClock(spe)
+    steppers = {}
     for name in variants:
-        models[name].compile(
-            optimizer="adam", loss="categorical_crossentropy", jit_compile=jit,
-            steps_per_execution=spe,
+        model = make_model(name, build, initial, os.path.join(log_dir, "tb"))
+        model.compile(
+            optimizer="adam", loss="categorical_crossentropy",
+            jit_compile=jit, steps_per_execution=steps_per_execution,
         )
-        clock = warm_clock if name == "plain" else None
-        models[name].fit(pipelines[name], steps_per_epoch=_whole_executions(warmup, spe),
-                         epochs=1, verbose=0, shuffle=False,
-                         callbacks=callbacks(name, clock))
-        assert models[name].jit_compile == jit, (name, models[name].jit_compile)
-    # Enough steps for about `seconds` per measurement.
-    steps = _whole_executions(
-        int(np.clip(seconds / warm_clock.median_step(), 5, 60)), spe
-    )
+        assert model.jit_compile == jit, (name, model.jit_compile)
+        steppers[name] = Stepper(model, pipelines[name])
+        for _ in range(warmup):
+            steppers[name].step()
+    # Rounds per block: about `seconds` for a block.
+    round_seconds = sum(min(st.step() for _ in range(3)) for st in steppers.values())
+    block = int(np.clip(seconds / round_seconds, 5, 50))
+    # Fewer blocks (at least 5) where even the shortest block is long.
+    blocks = int(np.clip(config_seconds / (block * round_seconds), 5, blocks))
     times = {name: [] for name in variants}
-    for r in range(rounds):
-        # Rotate the order so that no variant always runs first.
-        order = variants[r % len(variants):] + variants[: r % len(variants)]
-        for name in order:
-            clock = StepClock(spe)
-            models[name].fit(
-                pipelines[name], steps_per_epoch=steps, epochs=1, verbose=0,
-                shuffle=False, callbacks=callbacks(name, clock),
-            )
-            times[name].append(clock.median_step())
+    for _ in range(blocks):
+        block_times = {name: [] for name in variants}
+        for r in range(block):
+            order = variants[r % len(variants):] + variants[: r % len(variants)]
+            for name in order:
+                block_times[name].append(steppers[name].step())
+        for name in variants:
+            times[name].append(float(np.median(block_times[name])))
     result = {}
     for name in variants:
         step = statistics.median(times[name])
         result[name] = {
             "ms_per_step": 1000 * step,
             "images_per_s": batch_size / step,
-            "steps_per_measurement": steps,
-            "ms_per_step_rounds": [round(1000 * t, 3) for t in times[name]],
+            "steps_per_block": block * steps_per_execution,
+            "ms_per_step_blocks": [round(1000 * t, 3) for t in times[name]],
         }
-        for floor in ("plain", "mixup", "mixup_ktb"):
+        for floor in ("plain", "mixup"):
             if floor in times:
                 ratios = [t / f for t, f in zip(times[name], times[floor])]
-                result[name][f"ratio_vs_{floor}"] = statistics.median(ratios)
+                q1, q2, q3 = np.percentile(ratios, [25, 50, 75]).tolist()
+                result[name][f"ratio_vs_{floor}"] = q2
+                result[name][f"ratio_vs_{floor}_iqr"] = [q1, q3]
     return result
+
+
+def count_step_ops(model_name="cnn", batch_size=64, variants=("plain", "mixup")):
+    """Ops in each variant's traced train step (outside XLA): what each one
+    adds for TensorFlow's executor to dispatch."""
+    build, input_shape = MODELS[model_name]
+    x = np.zeros((batch_size,) + input_shape, "float32")
+    y = np.eye(NUM_CLASSES, dtype="float32")[np.arange(batch_size) % NUM_CLASSES]
+    initial = build().get_weights()
+    spec = make_pipelines(x, y, batch_size)["plain"].element_spec
+    counts = {}
+    for name in variants:
+        model = make_model(name, build, initial, log_dir=None)
+        model.compile(optimizer="adam", loss="categorical_crossentropy", jit_compile=False)
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)  # builds the optimizer
+        graph = tf.function(model.train_step).get_concrete_function(spec).graph
+        ops = [op.type for op in graph.get_operations()]
+        counts[name] = {"ops": len(ops), "ops_not_const": sum(t != "Const" for t in ops)}
+    return counts
 
 
 def describe_machine():
@@ -238,16 +256,22 @@ def describe_machine():
     }
 
 
+def _cell(result):
+    """`ms (ratio ±half the interquartile range)`."""
+    q1, q3 = result["ratio_vs_plain_iqr"]
+    return (
+        f"{result['ms_per_step']:.2f} "
+        f"({result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f})"
+    )
+
+
 def format_table(rows, variants):
     head = "| model | batch | XLA | " + " | ".join(
         f"{v} ms (×plain)" for v in variants
     ) + " |"
     lines = [head, "|" + "---|" * (3 + len(variants))]
     for row in rows:
-        cells = [
-            f"{row['results'][v]['ms_per_step']:.2f} ({row['results'][v]['ratio_vs_plain']:.3f})"
-            for v in variants
-        ]
+        cells = [_cell(row["results"][v]) for v in variants]
         lines.append(
             f"| {row['model']} | {row['batch_size']} | {'on' if row['jit'] else 'off'} | "
             + " | ".join(cells) + " |"
@@ -260,59 +284,77 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="+", default=["cnn", "resnet"], choices=sorted(MODELS))
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 512])
     p.add_argument("--jit", nargs="+", default=["false", "true"], choices=["false", "true"])
-    p.add_argument("--variants", nargs="+", default=["plain", "mixup", "mixup_pb", "mixup_ktb", "mixup_tb", "kerasio", "kl_mixup"])
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     p.add_argument("--sweep", nargs="*", type=int, default=[32, 64, 128, 256, 512, 1024],
                    help="batch sizes for the (b)/(a) sweep on the CNN without XLA")
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--seconds", type=float, default=0.6, help="target time per measurement")
-    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--blocks", type=int, default=15,
+                   help="at most; fewer (at least 5) where blocks are long")
+    p.add_argument("--config-seconds", type=float, default=90,
+                   help="about how long the blocks of a configuration take")
+    p.add_argument("--seconds", type=float, default=4.0,
+                   help="about how long a block takes")
+    p.add_argument("--warmup", type=int, default=10, help="compiled calls")
     p.add_argument("--out", default=os.path.join(REPO, "logs", "benchmarks"))
     p.add_argument("--tag", default="cpu", help="name of the JSON file")
     p.add_argument("--steps-per-execution", type=int, default=1,
                    help="train steps per compiled call (Keras's compile option); "
-                   "more steps per call take Python's per-step overhead, and "
-                   "its jitter, out of the timings")
+                   "more steps per call take Python's per-call overhead out "
+                   "of the timings")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
+    p.add_argument("--count-ops", action="store_true",
+                   help="only count the ops of the CNN's train step, plain and mixup")
     args = p.parse_args(argv)
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
+    if "mixup_tb" in args.variants and "mixup" not in args.variants:
+        args.variants.insert(1, "mixup")
     if args.quick:
         args.models, args.batch_sizes, args.sweep = ["cnn"], [8], [4, 8]
-        args.rounds, args.seconds, args.warmup = 2, 0.01, 2
+        args.blocks, args.seconds, args.warmup = 2, 0.01, 2
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.count_ops:
+        counts = count_step_ops()
+        for name, count in counts.items():
+            print(f"{name}: {count['ops']} ops in the train step, "
+                  f"{count['ops_not_const']} of them not constants")
+        return counts
     rows = []
     for model_name in args.models:
         for batch_size in args.batch_sizes:
             for jit in [j == "true" for j in args.jit]:
                 results = bench_config(model_name, batch_size, jit, args.variants,
-                                       args.rounds, args.seconds, args.warmup, args.out,
-                                       args.steps_per_execution)
+                                       args.blocks, args.seconds, args.warmup, args.out,
+                                       args.steps_per_execution, args.config_seconds)
                 rows.append({"model": model_name, "batch_size": batch_size, "jit": jit, "results": results})
                 print(format_table(rows[-1:], args.variants).splitlines()[-1], flush=True)
     sweep = []
     for batch_size in args.sweep:
-        results = bench_config("cnn", batch_size, False, ["plain", "mixup"],
-                               args.rounds, args.seconds, args.warmup, args.out,
-                               args.steps_per_execution)
+        results = bench_config("cnn", batch_size, False, ["plain", "plain_aa", "mixup"],
+                               args.blocks, args.seconds, args.warmup, args.out,
+                               args.steps_per_execution, args.config_seconds)
         sweep.append({"batch_size": batch_size, "ratio_vs_plain": results["mixup"]["ratio_vs_plain"],
-                      "ms_per_step": results["mixup"]["ms_per_step"]})
-        print(f"sweep batch {batch_size}: mixup/plain {sweep[-1]['ratio_vs_plain']:.3f}", flush=True)
+                      "aa_ratio_vs_plain": results["plain_aa"]["ratio_vs_plain"],
+                      "ratio_vs_plain_iqr": results["mixup"]["ratio_vs_plain_iqr"],
+                      "ms_per_step": results["mixup"]["ms_per_step"],
+                      "plain_ms_per_step": results["plain"]["ms_per_step"]})
+        print(f"sweep batch {batch_size}: mixup/plain {sweep[-1]['ratio_vs_plain']:.3f}, "
+              f"A/A {sweep[-1]['aa_ratio_vs_plain']:.3f}", flush=True)
     report = {"machine": describe_machine(), "args": vars(args), "rows": rows, "sweep": sweep}
     print()
     print(format_table(rows, args.variants))
-    if {"mixup_tb", "mixup_ktb"} <= set(args.variants):
-        print("\nMixupTensorBoard's cost over keras.callbacks.TensorBoard, "
-              "mixup_tb/mixup_ktb: " + ", ".join(
+    if "mixup_tb" in args.variants:
+        print("\nMixupTensorBoard's statistics, mixup_tb/mixup: " + ", ".join(
                   f"{r['model']}/{r['batch_size']}/{'xla' if r['jit'] else 'graph'} "
-                  f"{r['results']['mixup_tb']['ratio_vs_mixup_ktb']:.3f}" for r in rows))
+                  f"{r['results']['mixup_tb']['ratio_vs_mixup']:.3f}" for r in rows))
     if sweep:
         print("\n| batch | " + " | ".join(str(s["batch_size"]) for s in sweep) + " |")
         print("|---|" + "---|" * len(sweep))
         print("| mixup/plain (CNN, no XLA) | " + " | ".join(f"{s['ratio_vs_plain']:.3f}" for s in sweep) + " |")
+        print("| A/A control, plain_aa/plain | " + " | ".join(f"{s['aa_ratio_vs_plain']:.3f}" for s in sweep) + " |")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"benchmark_{args.tag}.json")
     with open(path, "w") as f:

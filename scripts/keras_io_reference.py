@@ -27,8 +27,10 @@ def mix_up(ds_one, ds_two, alpha=0.2):
     return images, labels
 
 
-def mixup_dataset(x, y, batch_size, alpha=0.2, shuffle_buffer=None, repeat=False):
-    """The example's training pipeline: zip two shuffled copies, mix in map."""
+def mixup_dataset(x, y, batch_size, alpha=0.2, shuffle_buffer=None,
+                  repeat=False, num_parallel_calls=tf.data.AUTOTUNE):
+    """The example's training pipeline: zip two shuffled copies, mix in map
+    (`num_parallel_calls=None` maps sequentially, when asked)."""
     shuffle_buffer = shuffle_buffer or batch_size * 100
 
     def one_copy():
@@ -37,5 +39,5 @@ def mixup_dataset(x, y, batch_size, alpha=0.2, shuffle_buffer=None, repeat=False
 
     return tf.data.Dataset.zip((one_copy(), one_copy())).map(
         lambda one, two: mix_up(one, two, alpha=alpha),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        num_parallel_calls=num_parallel_calls,
     )

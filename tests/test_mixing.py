@@ -60,6 +60,12 @@ def test_blend_any_rank(shape):
     )
 
 
+def test_blend_is_exact_at_lambda_zero_and_one():
+    x = tf.constant([[0.1, 3.3], [-7.7, 1e-8], [2.0, 5.0]])
+    mixed = blend(x, _params([1.0, 0.0, 1.0], [1, 2, 0])).numpy()
+    np.testing.assert_array_equal(mixed, x.numpy()[[0, 2, 2]])
+
+
 def test_uint8_inputs_are_blended_in_float():
     x = np.array([[0, 255], [255, 1]], dtype=np.uint8)
     mixed = blend(x, _params([0.5, 0.25], [1, 0])).numpy()

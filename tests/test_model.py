@@ -396,12 +396,3 @@ def test_out_of_range_labels_behave_as_kerass_own_sparse_loss(jit):
     mixup = _outcome(_compile(_build("wrap"), jit=jit), x, y)
     assert mixup == plain
     assert plain != "finite"  # never trained on silently
-
-
-def test_input_blend_is_fused_only_outside_xla_steps():
-    plain_step = _compile(_build("wrap"), jit=False)
-    xla_step = _compile(_build("wrap"), jit=True)
-    assert plain_step._fuse_blends() and not xla_step._fuse_blends()
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    with strategy.scope():
-        assert plain_step._fuse_blends()  # one replica: still fused
