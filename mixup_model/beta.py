@@ -6,10 +6,10 @@ step that calls them cannot run with `jit_compile=True`. Inside XLA this
 module samples Gamma variates with Marsaglia & Tsang's rejection method (ACM
 TOMS 2000) from stateless normal and uniform draws inside a `tf.while_loop`,
 all of which XLA supports. Outside XLA it uses that native kernel: one op
-instead of some seventy small ones, whose dispatch alone cost about 2% of a
-small CNN's train step on the critical path before its forward pass
-(`scripts/benchmark.py`). Both draw exactly from the Gamma distribution, but
-they give different numbers for the same seed.
+instead of a loop of small ones, each dispatched on its own, on the step's
+critical path before the forward pass (TensorFlow's executor does not fuse
+them). Both draw exactly from the Gamma distribution, but they give
+different numbers for the same seed.
 
 Numerics: for small shapes a Gamma draw underflows to zero, and the textbook
 `g1 / (g1 + g2)` then gives `0 / 0 = NaN` (at a = 0.05 that happens for most
@@ -150,7 +150,7 @@ def _log_gamma_marsaglia_tsang(concentration, seed):
 
 
 def sample_beta(shape, a, b, seed):
-    """Draws `Beta(a, b)` variates with XLA-compatible ops.
+    """Draws `Beta(a, b)` variates, inside or outside XLA.
 
     Args:
         shape: Output shape (a list/tuple of ints or a 1-D int tensor).
