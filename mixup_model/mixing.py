@@ -33,20 +33,6 @@ def _as_floating(x):
     return x
 
 
-def _blend(x, lam, perm):
-    # From the source with the larger weight, a step of t = min(lam, 1 - lam)
-    # <= 1/2 towards the other: the result stays between the two sources
-    # even after rounding (the step is at most half their rounded distance),
-    # is exact at lam in {0, 1}, and takes fewer passes than a two-sided
-    # blend and a clip.
-    own = tf.range(tf.shape(x)[0], dtype=perm.dtype)
-    keep = lam >= 0.5
-    base = tf.gather(x, tf.where(keep, own, perm))
-    other = tf.gather(x, tf.where(keep, perm, own))
-    t = tf.cast(_per_example(tf.where(keep, 1.0 - lam, lam), x), x.dtype)
-    return base + t * (other - base)
-
-
 def blend(x, params):
     """Returns `lam * x + (1 - lam) * x[perm]` for one tensor of any rank.
 
@@ -62,7 +48,18 @@ def blend(x, params):
         params: The batch's `MixParams`.
     """
     x = _as_floating(x)
-    return _blend(x, params.lam, params.perm)
+    lam, perm = params.lam, params.perm
+    # From the source with the larger weight, a step of t = min(lam, 1 - lam)
+    # <= 1/2 towards the other: the result stays between the two sources
+    # even after rounding (the step is at most half their rounded distance),
+    # is exact at lam in {0, 1}, and takes fewer passes than a two-sided
+    # blend and a clip.
+    own = tf.range(tf.shape(x)[0], dtype=perm.dtype)
+    keep = lam >= 0.5
+    base = tf.gather(x, tf.where(keep, own, perm))
+    other = tf.gather(x, tf.where(keep, perm, own))
+    t = tf.cast(_per_example(tf.where(keep, 1.0 - lam, lam), x), x.dtype)
+    return base + t * (other - base)
 
 
 def _spatial_axes(data_format=None):

@@ -193,8 +193,10 @@ def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
     # Rounds per block: about `seconds` for a block.
     round_seconds = sum(min(st.step() for _ in range(3)) for st in steppers.values())
     block = int(np.clip(seconds / round_seconds, 5, 50))
-    # Fewer blocks (at least 5) where even the shortest block is long.
-    blocks = int(np.clip(config_seconds / (block * round_seconds), 5, blocks))
+    # Fewer blocks where even the shortest block is long, but at least 5
+    # (or `blocks`, if that is fewer).
+    affordable = int(config_seconds / (block * round_seconds))
+    blocks = min(blocks, max(5, affordable))
     times = {name: [] for name in variants}
     for _ in range(blocks):
         block_times = {name: [] for name in variants}
@@ -288,7 +290,7 @@ def parse_args(argv=None):
     p.add_argument("--sweep", nargs="*", type=int, default=[32, 64, 128, 256, 512, 1024],
                    help="batch sizes for the (b)/(a) sweep on the CNN without XLA")
     p.add_argument("--blocks", type=int, default=15,
-                   help="at most; fewer (at least 5) where blocks are long")
+                   help="at most; fewer (but at least 5) where blocks are long")
     p.add_argument("--config-seconds", type=float, default=90,
                    help="about how long the blocks of a configuration take")
     p.add_argument("--seconds", type=float, default=4.0,

@@ -38,6 +38,8 @@ def _as_float64(t):
 
 PROPERTY = settings(max_examples=60, deadline=None)
 
+_xla_blend = tf.function(blend, jit_compile=True)
+
 
 @PROPERTY
 @given(batches())
@@ -52,9 +54,8 @@ def test_partner_map_is_a_permutation_and_lambda_in_unit_interval(batch):
 @given(batches(), st.booleans())
 def test_every_mixed_element_lies_between_its_two_sources(batch, under_xla):
     x, params = batch
-    xla_blend = tf.function(blend, jit_compile=True)
-    mixed = (xla_blend if under_xla else blend)(x, params)
-    other = _as_float64((blend if under_xla else xla_blend)(x, params))
+    mixed = (_xla_blend if under_xla else blend)(x, params)
+    other = _as_float64((blend if under_xla else _xla_blend)(x, params))
     source = _as_float64(x)
     partner = source[params.perm.numpy()]
     assert np.all(_as_float64(mixed) >= np.minimum(source, partner))
