@@ -7,6 +7,10 @@ Variants, each a compiled Keras train step fed by its own input pipeline:
                 shows how far two identical variants differ in this method
   mixup     (b) `MixupModel`, default settings (one lambda per sample)
   mixup_pb  (b) `MixupModel(lambda_mode="per_batch")`
+  mixup_fixed (b) with a fixed lambda (0.7) and fixed partners (the batch
+                reversed) instead of drawn ones: what blending inputs and
+                targets costs without sampling (an ablation: mixup minus
+                mixup_fixed is what the sampling costs)
   mixup_tb  (b) `MixupModel` recording the statistics that `MixupTensorBoard`
                 logs (computed in the step; the per-epoch writes are not
                 per-step cost): the logging cost is mixup_tb / mixup
@@ -21,7 +25,10 @@ variants take turns step by step, A B C D A B C D ..., the order rotating
 from step to step; each block of such rounds (about `--seconds` long) gives
 each variant's median step time, and ratios against (a) are taken block by
 block, then their median and interquartile range over the blocks, which
-cancels the machine's drift.
+cancels the machine's drift. Each variant runs as `--copies` identical models
+(and pipelines), the blocks taking them in turn: one copy of a model can run
+a few percent faster or slower than another for its whole life, and the
+A/A control measures that; the JSON has each copy's ratio too.
 
 Input pipelines: (a) and (b) read batches prefetched by tf.data, as in
 `fit`. The mixing pipelines of (c) and (d) run inside the timed call (no
@@ -36,7 +43,7 @@ Results: a table on stdout and JSON under `--out`.
 Usage:
     python scripts/benchmark.py [--quick] [--models cnn resnet]
         [--batch-sizes 64 512] [--jit false true] [--sweep 32 64 ... 1024]
-        [--steps-per-execution 1] [--blocks 15] [--tag cpu]
+        [--steps-per-execution 1] [--blocks 15] [--copies 3] [--tag cpu]
     python scripts/benchmark.py --count-ops
 """
 
@@ -59,6 +66,7 @@ from keras import tree  # noqa: E402
 
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
+from mixup_model.sampling import MixParams  # noqa: E402
 import keras_io_reference  # noqa: E402
 from train_fashion_mnist import build_cnn  # noqa: E402
 
@@ -90,7 +98,12 @@ def build_resnet(input_shape=(32, 32, 3)):
     return keras.Model(inputs, outputs)
 
 
-VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_tb", "kerasio", "kl_mixup")
+VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
+            "kerasio", "kl_mixup")
+
+# The batch-size sweep (CNN, no XLA): the floor, its A/A control, mixup and
+# the blend alone.
+SWEEP_VARIANTS = ["plain", "plain_aa", "mixup", "mixup_fixed"]
 
 MODELS = {
     "cnn": (build_cnn, (28, 28, 1)),
@@ -125,6 +138,7 @@ def make_pipelines(x, y, batch_size, seed=0):
         "plain_aa": plain(),
         "mixup": plain(),
         "mixup_pb": plain(),
+        "mixup_fixed": plain(),
         "mixup_tb": plain(),
         "kerasio": keras_io_reference.mixup_dataset(
             x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True,
@@ -134,13 +148,25 @@ def make_pipelines(x, y, batch_size, seed=0):
     }
 
 
+class FixedMixupModel(MixupModel):
+    """`MixupModel` that blends with a fixed lambda and fixed partners, so
+    that no sampling happens in its step (the `mixup_fixed` ablation)."""
+
+    def sample_mix_params(self, batch_size, image_size=None):
+        return MixParams(
+            lam=tf.fill([batch_size], 0.7),
+            perm=tf.reverse(tf.range(batch_size), [0]),
+        )
+
+
 def make_model(name, build, initial_weights, log_dir):
     inner = build()
     inner.set_weights(initial_weights)
     if name in ("plain", "plain_aa", "kerasio", "kl_mixup"):
         return inner
     lambda_mode = "per_batch" if name == "mixup_pb" else "per_sample"
-    model = MixupModel(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0)
+    model_class = FixedMixupModel if name == "mixup_fixed" else MixupModel
+    model = model_class(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0)
     if name == "mixup_tb":
         # What the callback switches on in `fit`: the step records its
         # statistics (it writes them only at the end of an epoch).
@@ -170,7 +196,8 @@ class Stepper:
 
 
 def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
-                 warmup, log_dir, steps_per_execution=1, config_seconds=90):
+                 warmup, log_dir, steps_per_execution=1, config_seconds=90,
+                 copies=3):
     build, input_shape = MODELS[model_name]
     rng = np.random.default_rng(0)
     n = batch_size * 8
@@ -178,32 +205,41 @@ def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
     y = np.eye(NUM_CLASSES, dtype="float32")[rng.integers(0, NUM_CLASSES, n)]
     keras.utils.set_random_seed(0)
     initial = build().get_weights()
-    pipelines = make_pipelines(x, y, batch_size)
-    steppers = {}
-    for name in variants:
-        model = make_model(name, build, initial, os.path.join(log_dir, "tb"))
-        model.compile(
-            optimizer="adam", loss="categorical_crossentropy",
-            jit_compile=jit, steps_per_execution=steps_per_execution,
-        )
-        assert model.jit_compile == jit, (name, model.jit_compile)
-        steppers[name] = Stepper(model, pipelines[name])
-        for _ in range(warmup):
-            steppers[name].step()
+    # Each variant gets `copies` identical models (and pipelines): one copy
+    # can run a few percent faster or slower than another for its whole
+    # life (the A/A control shows it), so blocks take the copies in turn.
+    steppers = {name: [] for name in variants}
+    for _ in range(copies):
+        pipelines = make_pipelines(x, y, batch_size)
+        for name in variants:
+            model = make_model(name, build, initial, os.path.join(log_dir, "tb"))
+            model.compile(
+                optimizer="adam", loss="categorical_crossentropy",
+                jit_compile=jit, steps_per_execution=steps_per_execution,
+            )
+            assert model.jit_compile == jit, (name, model.jit_compile)
+            stepper = Stepper(model, pipelines[name])
+            for _ in range(warmup):
+                stepper.step()
+            steppers[name].append(stepper)
     # Rounds per block: about `seconds` for a block.
-    round_seconds = sum(min(st.step() for _ in range(3)) for st in steppers.values())
-    block = int(np.clip(seconds / round_seconds, 5, 50))
+    round_seconds = sum(
+        min(st[0].step() for _ in range(3)) for st in steppers.values()
+    )
+    block = int(np.clip(seconds / round_seconds, 5, 2000))
     # Fewer blocks where even the shortest block is long, but at least 5
-    # (or `blocks`, if that is fewer).
+    # (or `blocks`, if that is fewer); then up to a whole number per copy.
     affordable = int(config_seconds / (block * round_seconds))
     blocks = min(blocks, max(5, affordable))
+    blocks = -(-blocks // copies) * copies
     times = {name: [] for name in variants}
-    for _ in range(blocks):
+    for b in range(blocks):
+        copy = b % copies
         block_times = {name: [] for name in variants}
         for r in range(block):
-            order = variants[r % len(variants):] + variants[: r % len(variants)]
-            for name in order:
-                block_times[name].append(steppers[name].step())
+            turns = variants[r % len(variants):] + variants[: r % len(variants)]
+            for name in turns:
+                block_times[name].append(steppers[name][copy].step())
         for name in variants:
             times[name].append(float(np.median(block_times[name])))
     result = {}
@@ -213,6 +249,7 @@ def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
             "ms_per_step": 1000 * step,
             "images_per_s": batch_size / step,
             "steps_per_block": block * steps_per_execution,
+            "copies": copies,
             "ms_per_step_blocks": [round(1000 * t, 3) for t in times[name]],
         }
         for floor in ("plain", "mixup"):
@@ -221,6 +258,10 @@ def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
                 q1, q2, q3 = np.percentile(ratios, [25, 50, 75]).tolist()
                 result[name][f"ratio_vs_{floor}"] = q2
                 result[name][f"ratio_vs_{floor}_iqr"] = [q1, q3]
+                if floor == "plain":
+                    result[name]["ratio_vs_plain_by_copy"] = [
+                        float(np.median(ratios[c::copies])) for c in range(copies)
+                    ]
     return result
 
 
@@ -296,6 +337,9 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=4.0,
                    help="about how long a block takes")
     p.add_argument("--warmup", type=int, default=10, help="compiled calls")
+    p.add_argument("--copies", type=int, default=3,
+                   help="identical models per variant, taking blocks in turn "
+                   "(one copy can be a few percent faster or slower than another)")
     p.add_argument("--out", default=os.path.join(REPO, "logs", "benchmarks"))
     p.add_argument("--tag", default="cpu", help="name of the JSON file")
     p.add_argument("--steps-per-execution", type=int, default=1,
@@ -306,13 +350,15 @@ def parse_args(argv=None):
     p.add_argument("--count-ops", action="store_true",
                    help="only count the ops of the CNN's train step, plain and mixup")
     args = p.parse_args(argv)
+    if args.copies < 1:
+        p.error(f"--copies must be at least 1, got {args.copies}")
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
     if "mixup_tb" in args.variants and "mixup" not in args.variants:
         args.variants.insert(1, "mixup")
     if args.quick:
         args.models, args.batch_sizes, args.sweep = ["cnn"], [8], [4, 8]
-        args.blocks, args.seconds, args.warmup = 2, 0.01, 2
+        args.blocks, args.seconds, args.warmup, args.copies = 2, 0.01, 2, 2
     return args
 
 
@@ -330,20 +376,23 @@ def main(argv=None):
             for jit in [j == "true" for j in args.jit]:
                 results = bench_config(model_name, batch_size, jit, args.variants,
                                        args.blocks, args.seconds, args.warmup, args.out,
-                                       args.steps_per_execution, args.config_seconds)
+                                       args.steps_per_execution, args.config_seconds,
+                                       args.copies)
                 rows.append({"model": model_name, "batch_size": batch_size, "jit": jit, "results": results})
                 print(format_table(rows[-1:], args.variants).splitlines()[-1], flush=True)
     sweep = []
     for batch_size in args.sweep:
-        results = bench_config("cnn", batch_size, False, ["plain", "plain_aa", "mixup"],
+        results = bench_config("cnn", batch_size, False, SWEEP_VARIANTS,
                                args.blocks, args.seconds, args.warmup, args.out,
-                               args.steps_per_execution, args.config_seconds)
+                               args.steps_per_execution, args.config_seconds, args.copies)
         sweep.append({"batch_size": batch_size, "ratio_vs_plain": results["mixup"]["ratio_vs_plain"],
                       "aa_ratio_vs_plain": results["plain_aa"]["ratio_vs_plain"],
+                      "fixed_ratio_vs_plain": results["mixup_fixed"]["ratio_vs_plain"],
                       "ratio_vs_plain_iqr": results["mixup"]["ratio_vs_plain_iqr"],
                       "ms_per_step": results["mixup"]["ms_per_step"],
                       "plain_ms_per_step": results["plain"]["ms_per_step"]})
         print(f"sweep batch {batch_size}: mixup/plain {sweep[-1]['ratio_vs_plain']:.3f}, "
+              f"mixup_fixed/plain {sweep[-1]['fixed_ratio_vs_plain']:.3f}, "
               f"A/A {sweep[-1]['aa_ratio_vs_plain']:.3f}", flush=True)
     report = {"machine": describe_machine(), "args": vars(args), "rows": rows, "sweep": sweep}
     print()
@@ -356,6 +405,7 @@ def main(argv=None):
         print("\n| batch | " + " | ".join(str(s["batch_size"]) for s in sweep) + " |")
         print("|---|" + "---|" * len(sweep))
         print("| mixup/plain (CNN, no XLA) | " + " | ".join(f"{s['ratio_vs_plain']:.3f}" for s in sweep) + " |")
+        print("| mixup_fixed/plain | " + " | ".join(f"{s['fixed_ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| A/A control, plain_aa/plain | " + " | ".join(f"{s['aa_ratio_vs_plain']:.3f}" for s in sweep) + " |")
     os.makedirs(args.out, exist_ok=True)
     path = os.path.join(args.out, f"benchmark_{args.tag}.json")

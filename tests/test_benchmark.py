@@ -5,6 +5,7 @@ import os
 
 import benchmark
 import numpy as np
+import pytest
 
 
 def test_benchmark_runs_at_a_tiny_size(tmp_path):
@@ -21,9 +22,32 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
             q1, q3 = result["ratio_vs_plain_iqr"]
             assert q1 <= result["ratio_vs_plain"] <= q3
             assert len(result["ms_per_step_blocks"]) == 2  # --quick: 2 blocks
+            # --quick: 2 copies, one block each
+            assert result["copies"] == 2
+            assert len(result["ratio_vs_plain_by_copy"]) == 2
     assert [s["batch_size"] for s in report["sweep"]] == [4, 8]
     with open(os.path.join(tmp_path, "benchmark_smoke.json")) as f:
         assert json.load(f)["rows"] == report["rows"]
+
+
+def test_copies_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.parse_args(["--copies", "0"])
+    assert "--copies must be at least 1" in capsys.readouterr().err
+
+
+def test_fixed_ablation_does_not_sample():
+    build, _ = benchmark.MODELS["cnn"]
+    model = benchmark.make_model("mixup_fixed", build, build().get_weights(), None)
+    first, second = (model.sample_mix_params(4) for _ in range(2))
+    for params in (first, second):
+        np.testing.assert_array_equal(params.lam.numpy(), np.full(4, 0.7, "float32"))
+        np.testing.assert_array_equal(params.perm.numpy(), [3, 2, 1, 0])
+    # The real model draws anew each time; the ablation must not.
+    real = benchmark.make_model("mixup", build, build().get_weights(), None)
+    assert not np.array_equal(
+        real.sample_mix_params(64).perm.numpy(), real.sample_mix_params(64).perm.numpy()
+    )
 
 
 def test_count_ops_sees_what_mixup_adds():
