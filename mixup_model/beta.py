@@ -5,11 +5,10 @@
 step that calls them cannot run with `jit_compile=True`. Inside XLA this
 module samples Gamma variates with Marsaglia & Tsang's rejection method (ACM
 TOMS 2000) from stateless normal and uniform draws inside a `tf.while_loop`,
-all of which XLA supports. Outside XLA it uses that native kernel: one op
-instead of a loop of small ones, each dispatched on its own, on the step's
-critical path before the forward pass (TensorFlow's executor does not fuse
-them). Both draw exactly from the Gamma distribution, but they give
-different numbers for the same seed.
+all of which XLA supports. Outside XLA it uses that native kernel, one op
+where the loop is many: timed in a whole train step outside XLA, the loop
+was the slower of the two. Both draw exactly from the Gamma distribution,
+but they give different numbers for the same seed.
 
 Numerics: for small shapes a Gamma draw underflows to zero, and the textbook
 `g1 / (g1 + g2)` then gives `0 / 0 = NaN` (at a = 0.05 that happens for most
