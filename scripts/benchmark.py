@@ -18,6 +18,16 @@ Variants, each a compiled Keras train step fed by its own input pipeline:
                 data zipped in tf.data and mixed in `map`
   kl_mixup  (d) `keras.layers.MixUp` applied in a tf.data `map`
 
+Diagnostics of the sampling's cost (only when named in `--variants`):
+  mixup_late  draws as mixup does but blends with mixup_fixed's parameters;
+                the drawn ones reach only the loss, with weight 0, so the
+                forward pass never waits for the draw
+  mixup_uniform  the cheapest draw of a lambda per example and partners: one
+                uniform draw for both (lambda then has the wrong law): a lower
+                bound for any sampler
+  mixup_xla_draw  mixup's draw in a nested XLA function (`jit_compile=True`)
+                inside the step: one launch in place of its ops
+
 Each variant's compiled train function (`model.make_train_function()`, what
 `fit` calls once per step) is called directly on its own iterator, so no
 callback or progress bar is timed. After warm-up (tracing, compiling) the
@@ -67,6 +77,7 @@ from keras import tree  # noqa: E402
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
 from mixup_model.sampling import MixParams  # noqa: E402
+from mixup_model.sampling import sample_batch_params  # noqa: E402
 import keras_io_reference  # noqa: E402
 from train_fashion_mnist import build_cnn  # noqa: E402
 
@@ -100,6 +111,7 @@ def build_resnet(input_shape=(32, 32, 3)):
 
 VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
             "kerasio", "kl_mixup")
+DIAGNOSTIC_VARIANTS = ("mixup_late", "mixup_uniform", "mixup_xla_draw")
 
 # The batch-size sweep (CNN, no XLA): the floor, its A/A control, mixup and
 # the blend alone.
@@ -138,6 +150,7 @@ def make_pipelines(x, y, batch_size, seed=0):
         "mixup_pb": plain(),
         "mixup_fixed": plain(),
         "mixup_tb": plain(),
+        **{name: plain() for name in DIAGNOSTIC_VARIANTS},
         "kerasio": keras_io_reference.mixup_dataset(
             x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True,
             num_parallel_calls=None,
@@ -157,13 +170,69 @@ class FixedMixupModel(MixupModel):
         )
 
 
+class LateDrawMixupModel(FixedMixupModel):
+    """Draws as `MixupModel` does, blends as `FixedMixupModel`: the drawn
+    parameters enter only the loss, with weight 0 (the `mixup_late`
+    diagnostic: does the step wait for the draw?)."""
+
+    def sample_mix_params(self, batch_size, image_size=None):
+        # Past Keras's attribute tracking: a traced tensor, not model state.
+        object.__setattr__(
+            self, "_late_draw", MixupModel.sample_mix_params(self, batch_size)
+        )
+        return super().sample_mix_params(batch_size)
+
+    def compute_loss(self, *args, **kwargs):
+        drawn = self._late_draw
+        unused = tf.reduce_sum(drawn.lam) + tf.cast(tf.reduce_sum(drawn.perm), "float32")
+        return super().compute_loss(*args, **kwargs) + 0.0 * unused
+
+
+class UniformDrawMixupModel(MixupModel):
+    """lambda and partners from one uniform draw (the `mixup_uniform`
+    diagnostic: lambda ~ U(0, 1), not Beta; a lower bound on the draw)."""
+
+    def sample_mix_params(self, batch_size, image_size=None):
+        seed = self.mixup_seed_generator.next()
+        u = tf.random.stateless_uniform(tf.stack([2, batch_size]), seed=seed)
+        return MixParams(lam=u[0], perm=tf.argsort(u[1]))
+
+
+@tf.function(jit_compile=True)
+def _draw_in_xla(batch, seed, rates):
+    alpha, _, prob, _ = tf.unstack(rates)
+    # XLA needs the batch size as a shape, so it comes from the batch.
+    return sample_batch_params(tf.shape(batch)[0], seed, alpha=alpha, prob=prob)
+
+
+class XlaDrawMixupModel(MixupModel):
+    """mixup's draw as a nested XLA function (the `mixup_xla_draw`
+    diagnostic)."""
+
+    def train_step(self, data):
+        object.__setattr__(self, "_batch", tree.flatten(data)[0])
+        return super().train_step(data)
+
+    def sample_mix_params(self, batch_size, image_size=None):
+        seed = self.mixup_seed_generator.next()
+        return _draw_in_xla(self._batch, seed, tf.convert_to_tensor(self.mixup_rates))
+
+
+MODEL_CLASSES = {
+    "mixup_fixed": FixedMixupModel,
+    "mixup_late": LateDrawMixupModel,
+    "mixup_uniform": UniformDrawMixupModel,
+    "mixup_xla_draw": XlaDrawMixupModel,
+}
+
+
 def make_model(name, build, initial_weights, log_dir):
     inner = build()
     inner.set_weights(initial_weights)
     if name in ("plain", "plain_aa", "kerasio", "kl_mixup"):
         return inner
     lambda_mode = "per_batch" if name == "mixup_pb" else "per_sample"
-    model_class = FixedMixupModel if name == "mixup_fixed" else MixupModel
+    model_class = MODEL_CLASSES.get(name, MixupModel)
     model = model_class(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0)
     if name == "mixup_tb":
         # What the callback switches on in `fit`: the step records its
@@ -326,7 +395,8 @@ def parse_args(argv=None):
     p.add_argument("--models", nargs="+", default=["cnn", "resnet"], choices=sorted(MODELS))
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 512])
     p.add_argument("--jit", nargs="+", default=["false", "true"], choices=["false", "true"])
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS),
+                   choices=VARIANTS + DIAGNOSTIC_VARIANTS)
     p.add_argument("--sweep", nargs="*", type=int, default=[32, 64, 128, 256, 512, 1024],
                    help="batch sizes for the (b)/(a) sweep on the CNN without XLA")
     p.add_argument("--blocks", type=int, default=15,

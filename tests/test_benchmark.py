@@ -50,6 +50,44 @@ def test_fixed_ablation_does_not_sample():
     )
 
 
+def _is_permutation(perm):
+    return sorted(perm.tolist()) == list(range(len(perm)))
+
+
+def test_late_draw_diagnostic_draws_but_blends_fixed():
+    build, _ = benchmark.MODELS["cnn"]
+    model = benchmark.make_model("mixup_late", build, build().get_weights(), None)
+    state = model.mixup_seed_generator.state.numpy().copy()
+    params = model.sample_mix_params(4)
+    np.testing.assert_array_equal(params.lam.numpy(), np.full(4, 0.7, "float32"))
+    np.testing.assert_array_equal(params.perm.numpy(), [3, 2, 1, 0])
+    # ... while it still draws, as mixup does.
+    assert not np.array_equal(model.mixup_seed_generator.state.numpy(), state)
+    assert _is_permutation(model._late_draw.perm.numpy())
+
+
+@pytest.mark.parametrize("name", ["mixup_uniform", "mixup_xla_draw"])
+def test_draw_diagnostics_draw_a_lambda_and_partners(name):
+    build, _ = benchmark.MODELS["cnn"]
+    model = benchmark.make_model(name, build, build().get_weights(), None)
+    # XLA takes the batch size from the batch being trained.
+    object.__setattr__(model, "_batch", np.zeros((64, 3), "float32"))
+    first, second = (model.sample_mix_params(64) for _ in range(2))
+    for params in (first, second):
+        lam = params.lam.numpy()
+        assert lam.shape == (64,) and np.all((lam >= 0) & (lam <= 1))
+        assert _is_permutation(params.perm.numpy())
+    assert not np.array_equal(first.perm.numpy(), second.perm.numpy())
+    if name == "mixup_uniform":  # U(0, 1): few lambdas near 0 or 1, unlike Beta(0.2, 0.2)
+        assert np.mean(np.minimum(first.lam.numpy(), 1 - first.lam.numpy()) < 0.05) < 0.4
+
+
+def test_diagnostics_only_run_when_named():
+    assert benchmark.parse_args([]).variants == list(benchmark.VARIANTS)
+    args = benchmark.parse_args(["--variants", "mixup", "mixup_late"])
+    assert args.variants == ["plain", "mixup", "mixup_late"]
+
+
 def test_count_ops_sees_what_mixup_adds():
     counts = benchmark.main(["--count-ops"])
     assert set(counts) == {"plain", "mixup"}
@@ -64,7 +102,7 @@ def test_variants_train_as_they_claim(tmp_path):
     pipelines = benchmark.make_pipelines(x, y, batch_size=8)
     build, _ = benchmark.MODELS["cnn"]
     initial = build().get_weights()
-    for name in benchmark.VARIANTS:
+    for name in benchmark.VARIANTS + benchmark.DIAGNOSTIC_VARIANTS:
         model = benchmark.make_model(name, build, initial, str(tmp_path))
         model.compile("adam", "categorical_crossentropy", steps_per_execution=2)
         stepper = benchmark.Stepper(model, pipelines[name])

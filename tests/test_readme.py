@@ -1,5 +1,7 @@
-"""The README's Python examples run as written, in order."""
+"""The README's Python examples run as written, in order, and its
+performance numbers are those of the recorded benchmark runs."""
 
+import json
 import os
 import re
 
@@ -23,3 +25,57 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     assert "Mixup: alpha=0.2" in capsys.readouterr().out
     assert (tmp_path / "logs" / "readme_run" / "mixed_batch.png").exists()
     assert namespace["distributed"].mixup_config()["seed"] == 0
+
+
+# The README's performance table, column by column after model/batch/XLA.
+TABLE_VARIANTS = ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
+                  "kerasio", "kl_mixup")
+
+
+def _recorded(name):
+    path = os.path.join(os.path.dirname(README), "docs", name)
+    with open(path) as f:
+        return json.load(f)
+
+
+def _ratio_cell(result):
+    q1, q3 = result["ratio_vs_plain_iqr"]
+    return f"{result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f}"
+
+
+def test_performance_numbers_are_the_recorded_runs():
+    # Re-running the benchmark without updating the README (or the reverse)
+    # fails here: the README quotes docs/benchmark_cpu*.json.
+    with open(README) as f:
+        readme = f.read()
+    table = {
+        tuple(cells[:3]): cells[3:]
+        for cells in (
+            [c.strip() for c in line.strip("|").split("|")]
+            for line in readme.splitlines()
+            if re.match(r"\| (cnn|resnet) \| \d+ \| (on|off) \|", line)
+        )
+    }
+    report = _recorded("benchmark_cpu.json")
+    assert len(table) == len(report["rows"]) == 8
+    for row in report["rows"]:
+        key = (row["model"], str(row["batch_size"]), "on" if row["jit"] else "off")
+        results = row["results"]
+        expected = [f"{results['plain']['ms_per_step']:.1f}"] + [
+            _ratio_cell(results[name]) for name in TABLE_VARIANTS
+        ]
+        assert table[key] == expected, key
+    sweep_line = next(
+        line for line in readme.splitlines() if line.startswith("| (b) mixup ÷ (a) |")
+    )
+    assert sweep_line == "| (b) mixup ÷ (a) | " + " | ".join(
+        f"{s['ratio_vs_plain']:.3f}" for s in report["sweep"]
+    ) + " |"
+    diagnostics = _recorded("benchmark_cpu_diagnostics.json")["rows"][0]["results"]
+    text = " ".join(readme.split())
+    for name, label in [("mixup_late", "`mixup_late`"),
+                        ("mixup_xla_draw", "`mixup_xla_draw`"),
+                        ("mixup_uniform", "`mixup_uniform`")]:
+        ratio = f"{diagnostics[name]['ratio_vs_plain']:.3f}"
+        assert re.search(re.escape(label) + r"[^`]*?: " + re.escape(ratio), text), name
+    assert f"mixup {diagnostics['mixup']['ratio_vs_plain']:.3f}, the ablation" in text
