@@ -367,13 +367,15 @@ def describe_machine():
     }
 
 
+def format_ratio(result):
+    """`ratio ±half the interquartile range`, as the README's table quotes it."""
+    q1, q3 = result["ratio_vs_plain_iqr"]
+    return f"{result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f}"
+
+
 def _cell(result):
     """`ms (ratio ±half the interquartile range)`."""
-    q1, q3 = result["ratio_vs_plain_iqr"]
-    return (
-        f"{result['ms_per_step']:.2f} "
-        f"({result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f})"
-    )
+    return f"{result['ms_per_step']:.2f} ({format_ratio(result)})"
 
 
 def format_table(rows, variants):

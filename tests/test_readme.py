@@ -5,6 +5,8 @@ import json
 import os
 import re
 
+import benchmark
+
 README = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"
 )
@@ -38,11 +40,6 @@ def _recorded(name):
         return json.load(f)
 
 
-def _ratio_cell(result):
-    q1, q3 = result["ratio_vs_plain_iqr"]
-    return f"{result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f}"
-
-
 def test_performance_numbers_are_the_recorded_runs():
     # Re-running the benchmark without updating the README (or the reverse)
     # fails here: the README quotes docs/benchmark_cpu*.json.
@@ -62,7 +59,7 @@ def test_performance_numbers_are_the_recorded_runs():
         key = (row["model"], str(row["batch_size"]), "on" if row["jit"] else "off")
         results = row["results"]
         expected = [f"{results['plain']['ms_per_step']:.1f}"] + [
-            _ratio_cell(results[name]) for name in TABLE_VARIANTS
+            benchmark.format_ratio(results[name]) for name in TABLE_VARIANTS
         ]
         assert table[key] == expected, key
     sweep_line = next(
