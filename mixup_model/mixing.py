@@ -130,26 +130,40 @@ def _top_level_names(x):
     return list(range(len(x)))
 
 
+def blended_by_default(dtype):
+    """The dtype rule: whether an input of `dtype` is mixed unless told.
+
+    Floating inputs are blended; unsigned integers (`uint8`, `uint16`
+    images) are blended as floats. Signed integers (token ids, segment ids,
+    positions) and booleans (masks) are not: a blend of two ids is no id.
+    `mixed_inputs` overrides the rule.
+    """
+    dtype = tf.as_dtype(dtype)
+    return dtype.is_floating or dtype.is_unsigned
+
+
 def selected_inputs(x, include=None):
     """Which leaves of an input get mixed: a structure of bools like `x`.
 
-    A single tensor is always mixed (integers are cast to float). In a dict
-    or list of inputs, by default the floating tensors are mixed and the
-    others (token ids, masks) are kept from the primary example; `include`
-    (dict keys or list positions) names the inputs to mix instead.
+    By default (`include=None`) the dtype rule of `blended_by_default`
+    decides, for a single tensor and for each leaf of a dict or list of
+    inputs alike. `include` names the inputs to mix instead: dict keys or
+    list positions, or `[0]` for a single tensor.
     """
-    if not tree.is_nested(x):
-        return True
     if include is None:
         return tree.map_structure(
-            lambda leaf: tf.convert_to_tensor(leaf).dtype.is_floating, x
+            lambda leaf: blended_by_default(tf.convert_to_tensor(leaf).dtype),
+            x,
         )
-    if not isinstance(x, (dict, list, tuple)):
+    if not tree.is_nested(x):
+        names = [0]
+    elif isinstance(x, (dict, list, tuple)):
+        names = _top_level_names(x)
+    else:
         raise ValueError(
             "`mixed_inputs` names inputs of a dict or list input, but the "
             f"model input is a {type(x).__name__}."
         )
-    names = _top_level_names(x)
     unknown = [name for name in include if name not in names]
     if unknown:
         raise ValueError(
@@ -157,6 +171,8 @@ def selected_inputs(x, include=None):
             f"model; its inputs are {names}."
         )
     chosen = set(include)
+    if not tree.is_nested(x):
+        return 0 in chosen
     if isinstance(x, dict):
         return {
             k: tree.map_structure(lambda _, c=k in chosen: c, v)
@@ -167,19 +183,31 @@ def selected_inputs(x, include=None):
     )
 
 
+def describe_inputs(x):
+    """`"token_ids: int32 (None, 12), ..."`: the inputs with their dtypes,
+    for error messages."""
+    paths = tree.flatten_with_path(x) if tree.is_nested(x) else [((), x)]
+    parts = []
+    for path, leaf in paths:
+        leaf = tf.convert_to_tensor(leaf)
+        name = "/".join(str(p) for p in path) or "input"
+        parts.append(f"{name}: {leaf.dtype.name} {tuple(leaf.shape)}")
+    return ", ".join(parts)
+
+
 def mix_inputs(x, params, include=None, data_format=None):
     """Mixes a model input: a tensor, or a nested structure of tensors.
 
-    A single tensor is always mixed (integers are cast to float). In a
-    nested structure, floating tensors are mixed and the others (token ids,
-    masks) are kept from the primary example, unless `include` names the
-    inputs to mix (see `selected_inputs`). Every mixed input uses the same
-    lambda and permutation; in a CutMix batch, image inputs (rank 4) get the
-    boxes and the other mixed inputs are blended with the pasted-area lambda.
+    Which inputs are mixed follows the dtype rule of `blended_by_default`
+    (floats and unsigned integers are mixed, signed integers and booleans
+    are kept from the primary example), unless `include` names the inputs
+    to mix (see `selected_inputs`). Every mixed input uses the same lambda
+    and permutation; in a CutMix batch, image inputs (rank 4) get the boxes
+    and the other mixed inputs are blended with the pasted-area lambda.
     """
-    if not tree.is_nested(x):
-        return mix_tensor(x, params, data_format)
     selection = selected_inputs(x, include)
+    if not tree.is_nested(x):
+        return mix_tensor(x, params, data_format) if selection else x
     return tree.map_structure(
         lambda leaf, mix: (
             mix_tensor(leaf, params, data_format)
@@ -193,16 +221,13 @@ def mix_inputs(x, params, include=None, data_format=None):
 
 def first_image(x, include=None):
     """The first mixed input of rank 4, or None."""
-    if not tree.is_nested(x):
-        leaves = [x]
-    else:
-        leaves = [
-            leaf
-            for leaf, mix in zip(
-                tree.flatten(x), tree.flatten(selected_inputs(x, include))
-            )
-            if mix
-        ]
+    leaves = [
+        leaf
+        for leaf, mix in zip(
+            tree.flatten(x), tree.flatten(selected_inputs(x, include))
+        )
+        if mix
+    ]
     for leaf in leaves:
         if leaf is not None and len(leaf.shape) == 4:
             return leaf

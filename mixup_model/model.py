@@ -13,10 +13,12 @@ from keras import tree
 from keras.src.models.functional import Functional
 
 from mixup_model.mixing import batch_size_of
+from mixup_model.mixing import describe_inputs
 from mixup_model.mixing import first_image
 from mixup_model.mixing import image_size_of
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
+from mixup_model.mixing import selected_inputs
 from mixup_model.mixing import validate_label_smoothing
 from mixup_model.sampling import identity_params
 from mixup_model.sampling import sample_batch_params
@@ -201,10 +203,13 @@ class MixupModel(keras.Model):
             that layer, its activations are mixed, and the rest runs on
             them. This is how mixup reaches inputs that cannot be blended,
             such as token ids (name the embedding layer).
-        mixed_inputs: For dict or list inputs: the names (dict keys) or
-            positions (list indices) of the inputs to mix. Defaults to every
-            floating input; the others (ids, masks) are taken from the
-            primary example.
+        mixed_inputs: The names (dict keys) or positions (list indices,
+            `[0]` for a single input) of the inputs to mix. Defaults to the
+            dtype rule: floating and unsigned integer inputs (`uint8`
+            images) are mixed; signed integer and boolean inputs (ids,
+            masks) are taken from the primary example. If no input is
+            mixed (and no `mix_layer` is set), the first training step
+            raises a `ValueError` instead of mixing the targets alone.
         seed: Optional int seeding the mixup random generator, for
             reproducible runs. The generator's state is saved with the
             weights, so a resumed run continues the sequence.
@@ -424,6 +429,7 @@ class MixupModel(keras.Model):
         if manifold:
             self._hook_mix_layer()
         elif mixes:
+            self._check_inputs_are_mixed(x)
             mixed_x = mix_inputs(x, params, self.mixed_inputs)
         clean_pred = None
         if statistics is not None and statistics.clean_accuracy:
@@ -446,6 +452,25 @@ class MixupModel(keras.Model):
             )
         finally:
             del active[id(self)]
+
+    def _check_inputs_are_mixed(self, x):
+        """Raises unless at least one input will be mixed.
+
+        Mixed targets with unmixed inputs would train the model towards
+        partner labels of examples it never saw: label noise, not mixup.
+        """
+        if any(tree.flatten(selected_inputs(x, self.mixed_inputs))):
+            return
+        raise ValueError(
+            "MixupModel has no input to mix: its inputs are "
+            f"{describe_inputs(x)}, and signed integer and boolean inputs "
+            "(ids, masks) are never blended unless named in `mixed_inputs`. "
+            "Mixing only the targets would train on partner labels of inputs "
+            "the model never sees. For token ids, mix their embeddings: "
+            "pass `mix_layer=` the name of the embedding layer (manifold "
+            "mixup). To blend an input anyway, list it in "
+            f"`mixed_inputs=[...]`. Received: mixed_inputs={self.mixed_inputs!r}."
+        )
 
     def _hook_mix_layer(self):
         """Makes `mix_layer` mix its outputs during this model's train step.
@@ -478,6 +503,12 @@ class MixupModel(keras.Model):
             if not state or not state["manifold_pending"]:
                 return outputs
             state["manifold_pending"] = False
+            if not any(tree.flatten(selected_inputs(outputs))):
+                raise ValueError(
+                    f"`mix_layer`={model.mix_layer!r} outputs no floating "
+                    f"tensor to mix: {describe_inputs(outputs)}. Name a layer "
+                    "whose outputs are activations, such as an embedding."
+                )
             return mix_inputs(outputs, state["params"])
 
         object.__setattr__(layer, "call", call)

@@ -88,7 +88,9 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
 
     The statistics are computed inside the compiled step (XLA included) and
     written here, outside it. Without this callback the step records nothing.
-    On a model that is not a `MixupModel`, it is Keras's callback unchanged.
+    It needs a `MixupModel`: on any other model it raises a `ValueError` at
+    the start of `fit` (use `keras.callbacks.TensorBoard` there), rather than
+    train without the mixup tags it was asked for.
 
     Args:
         log_dir: The run's folder, as for `keras.callbacks.TensorBoard`.
@@ -142,9 +144,14 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         self._png_written = False
 
     def set_model(self, model):
-        super().set_model(model)
         if not isinstance(model, MixupModel):
-            return
+            raise ValueError(
+                "MixupTensorBoard needs a MixupModel, whose train step "
+                "records the mixup statistics; for another model use "
+                "keras.callbacks.TensorBoard. Received: model of type "
+                f"{type(model).__name__}."
+            )
+        super().set_model(model)
         if self._statistics is None or self._statistics_model is not model:
             # Created under the model's strategy, like its own variables;
             # kept for later fits of the same model (no new trace then).

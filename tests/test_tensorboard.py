@@ -142,11 +142,19 @@ def test_off_means_nothing_in_the_step(tmp_path):
     assert model.mixup_statistics is None  # switched off at train end
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert set(history.history) == {"loss", "accuracy"}
-    # A plain Keras model gets Keras's callback, unchanged.
+
+
+def test_a_model_that_does_not_mix_is_refused(tmp_path):
+    # It would train as a plain TensorBoard, without the tags asked for.
+    x, y = _images()
     plain = dense_classifier(IMAGE_SHAPE)
-    _fit(plain, str(tmp_path / "plain"), x, y, epochs=1)
-    tags = set(_events(str(tmp_path / "plain" / "train")).Tags()["tensors"])
-    assert "epoch_loss" in tags and not any("mixup" in t for t in tags)
+    plain.compile("sgd", "sparse_categorical_crossentropy")
+    weights = plain.get_weights()
+    with pytest.raises(ValueError, match="needs a MixupModel.*Sequential"):
+        plain.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[MixupTensorBoard(str(tmp_path))])
+    for before, after in zip(weights, plain.get_weights()):
+        np.testing.assert_array_equal(before, after)  # refused before training
 
 
 def test_bad_callback_arguments():
