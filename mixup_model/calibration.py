@@ -6,7 +6,7 @@ Keras has no calibration metric. mixup is known to improve calibration
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="mixup_model")
@@ -68,74 +68,75 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         )
 
     def _confidence_and_prediction(self, y_pred):
-        y_pred = tf.cast(y_pred, "float32")
-        if y_pred.shape.rank == 1 or y_pred.shape[-1] == 1:  # binary
-            p = tf.reshape(y_pred, [-1])
+        y_pred = ops.cast(y_pred, "float32")
+        if len(y_pred.shape) == 1 or y_pred.shape[-1] == 1:  # binary
+            p = ops.reshape(y_pred, (-1,))
             if self.from_logits:
-                p = tf.sigmoid(p)
-            predicted = tf.cast(p > 0.5, tf.int32)
-            return tf.maximum(p, 1.0 - p), predicted
+                p = ops.sigmoid(p)
+            predicted = ops.cast(p > 0.5, "int32")
+            return ops.maximum(p, 1.0 - p), predicted
         if self.from_logits:
-            y_pred = tf.nn.softmax(y_pred, axis=-1)
-        y_pred = tf.reshape(y_pred, [-1, y_pred.shape[-1]])
+            y_pred = ops.softmax(y_pred, axis=-1)
+        y_pred = ops.reshape(y_pred, (-1, y_pred.shape[-1]))
         return (
-            tf.reduce_max(y_pred, axis=-1),
-            tf.argmax(y_pred, axis=-1, output_type=tf.int32),
+            ops.max(y_pred, axis=-1),
+            ops.cast(ops.argmax(y_pred, axis=-1), "int32"),
         )
 
     @staticmethod
     def _true_classes(y_true, y_pred):
-        y_true = tf.convert_to_tensor(y_true)
-        binary = y_pred.shape.rank == 1 or y_pred.shape[-1] == 1
+        y_true = ops.convert_to_tensor(y_true)
+        rank, pred_rank = len(y_true.shape), len(y_pred.shape)
+        binary = pred_rank == 1 or y_pred.shape[-1] == 1
         one_hot = (
             not binary
-            and y_true.shape.rank == y_pred.shape.rank
+            and rank == pred_rank
             and y_true.shape[-1] == y_pred.shape[-1]
             and y_true.shape[-1] != 1
         )
         if one_hot:
-            y_true = tf.reshape(y_true, [-1, y_true.shape[-1]])
-            return tf.argmax(y_true, axis=-1, output_type=tf.int32)
-        y_true = tf.reshape(y_true, [-1])
+            y_true = ops.reshape(y_true, (-1, y_true.shape[-1]))
+            return ops.cast(ops.argmax(y_true, axis=-1), "int32")
+        y_true = ops.reshape(y_true, (-1,))
         if binary:
-            return tf.cast(tf.cast(y_true, "float32") > 0.5, tf.int32)
-        return tf.cast(y_true, tf.int32)
+            return ops.cast(ops.cast(y_true, "float32") > 0.5, "int32")
+        return ops.cast(y_true, "int32")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
-        y_pred = tf.convert_to_tensor(y_pred)
+        y_pred = ops.convert_to_tensor(y_pred)
         confidence, predicted = self._confidence_and_prediction(y_pred)
         true_class = self._true_classes(y_true, y_pred)
-        hits = tf.cast(tf.equal(predicted, true_class), "float32")
+        hits = ops.cast(ops.equal(predicted, true_class), "float32")
         if sample_weight is None:
-            weight = tf.ones_like(confidence)
+            weight = ops.ones_like(confidence)
         else:
-            weight = tf.broadcast_to(
-                tf.reshape(tf.cast(sample_weight, "float32"), [-1]),
-                tf.shape(confidence),
+            weight = ops.broadcast_to(
+                ops.reshape(ops.cast(sample_weight, "float32"), (-1,)),
+                ops.shape(confidence),
             )
         # Bin b holds (b/B, (b+1)/B]: ceil(c * B) - 1, with 0 in bin 0.
-        bins = tf.clip_by_value(
-            tf.cast(tf.math.ceil(confidence * self.num_bins), tf.int32) - 1,
+        bins = ops.clip(
+            ops.cast(ops.ceil(confidence * self.num_bins), "int32") - 1,
             0,
             self.num_bins - 1,
         )
 
         def per_bin(values):
-            return tf.math.unsorted_segment_sum(values, bins, self.num_bins)
+            return ops.segment_sum(values, bins, num_segments=self.num_bins)
 
         self.bin_counts.assign_add(per_bin(weight))
         self.bin_confidence.assign_add(per_bin(weight * confidence))
         self.bin_hits.assign_add(per_bin(weight * hits))
 
     def result(self):
-        total = tf.reduce_sum(self.bin_counts)
-        gap = tf.abs(self.bin_hits - self.bin_confidence)
-        ece = tf.math.divide_no_nan(tf.reduce_sum(gap), total)
-        return tf.cast(ece, self.dtype)
+        total = ops.sum(self.bin_counts)
+        gap = ops.sum(ops.abs(self.bin_hits - self.bin_confidence))
+        ece = ops.where(total > 0, gap / ops.maximum(total, 1e-12), 0.0)
+        return ops.cast(ece, self.dtype)
 
     def reset_state(self):
         for variable in (self.bin_counts, self.bin_confidence, self.bin_hits):
-            variable.assign(tf.zeros_like(variable))
+            variable.assign(ops.zeros_like(variable))
 
     def get_config(self):
         return {

@@ -2,14 +2,14 @@
 
 `mixup_model.sampling` draws what is random about a batch; this module
 applies it: mixup blends, CutMix pastes boxes, and the targets follow with
-the same weights. Everything is plain TensorFlow that runs inside an
-XLA-compiled train step.
+the same weights. Everything is `keras.ops` code that runs inside every
+backend's compiled train step (XLA included).
 """
 
 import dataclasses
 
 import keras
-import tensorflow as tf
+from keras import ops
 from keras import tree
 
 # Re-exported: the sampling half used to live here.
@@ -21,16 +21,24 @@ from mixup_model.sampling import validate_lambda_mode  # noqa: F401
 def _per_example(lam, like):
     """Reshapes `lam` of shape (batch,) to broadcast against `like`."""
     rank = len(like.shape)
-    return tf.reshape(lam, [-1] + [1] * (rank - 1)) if rank else lam
+    return ops.reshape(lam, [-1] + [1] * (rank - 1)) if rank else lam
 
 
 def _as_floating(x):
     """`x` as a tensor; integers and booleans cast to `keras.config.floatx()`
     (blending or smoothing them in integer arithmetic would truncate)."""
-    x = tf.convert_to_tensor(x)
-    if not x.dtype.is_floating:
-        x = tf.cast(x, keras.config.floatx())
+    x = ops.convert_to_tensor(x)
+    if not _is_float(x.dtype):
+        x = ops.cast(x, keras.config.floatx())
     return x
+
+
+def _dtype_name(dtype):
+    return keras.backend.standardize_dtype(dtype)
+
+
+def _is_float(dtype):
+    return "float" in _dtype_name(dtype)
 
 
 def blend(x, params):
@@ -54,11 +62,11 @@ def blend(x, params):
     # even after rounding (the step is at most half their rounded distance),
     # is exact at lam in {0, 1}, and takes fewer passes than a two-sided
     # blend and a clip.
-    own = tf.range(tf.shape(x)[0], dtype=perm.dtype)
+    own = ops.arange(ops.shape(x)[0], dtype=perm.dtype)
     keep = lam >= 0.5
-    base = tf.gather(x, tf.where(keep, own, perm))
-    other = tf.gather(x, tf.where(keep, perm, own))
-    t = tf.cast(_per_example(tf.where(keep, 1.0 - lam, lam), x), x.dtype)
+    base = ops.take(x, ops.where(keep, own, perm), axis=0)
+    other = ops.take(x, ops.where(keep, perm, own), axis=0)
+    t = ops.cast(_per_example(ops.where(keep, 1.0 - lam, lam), x), x.dtype)
     return base + t * (other - base)
 
 
@@ -68,20 +76,21 @@ def _spatial_axes(data_format=None):
 
 
 def image_size_of(x, data_format=None):
-    """`(height, width)` of an image batch of rank 4, as scalar tensors."""
+    """`(height, width)` of an image batch of rank 4: ints, or scalar
+    tensors for dimensions unknown when tracing."""
     rows, cols = _spatial_axes(data_format)
-    shape = tf.shape(x)
+    shape = ops.shape(x)
     return shape[rows], shape[cols]
 
 
 def box_mask(box, image_size):
     """Bool `(batch, H, W)`: True inside each example's half-open box."""
     height, width = image_size
-    rows = tf.range(height)[None, :]
-    cols = tf.range(width)[None, :]
-    in_rows = (rows >= box[:, 0:1]) & (rows < box[:, 1:2])
-    in_cols = (cols >= box[:, 2:3]) & (cols < box[:, 3:4])
-    return in_rows[:, :, None] & in_cols[:, None, :]
+    rows = ops.arange(height, dtype="int32")[None, :]
+    cols = ops.arange(width, dtype="int32")[None, :]
+    in_rows = ops.logical_and(rows >= box[:, 0:1], rows < box[:, 1:2])
+    in_cols = ops.logical_and(cols >= box[:, 2:3], cols < box[:, 3:4])
+    return ops.logical_and(in_rows[:, :, None], in_cols[:, None, :])
 
 
 def paste_boxes(x, params, data_format=None):
@@ -97,27 +106,24 @@ def paste_boxes(x, params, data_format=None):
     x = _as_floating(x)
     mask = box_mask(params.box, image_size_of(x, data_format))
     channel_axis = 3 if _spatial_axes(data_format) == (1, 2) else 1
-    mask = tf.expand_dims(mask, channel_axis)
-    return tf.where(mask, tf.gather(x, params.perm), x)
+    mask = ops.expand_dims(mask, channel_axis)
+    return ops.where(mask, ops.take(x, params.perm, axis=0), x)
 
 
 def mix_tensor(x, params, data_format=None):
     """Mixes one tensor: CutMix boxes for images in a CutMix batch, else a
     blend with the batch's lambda."""
-    x = tf.convert_to_tensor(x)
+    x = ops.convert_to_tensor(x)
     if params.box is None or len(x.shape) != 4:
         return blend(x, params)
-    # Boxes without a switch, or a switch known when tracing (CutMix is the
-    # only method): no `tf.cond` in the step.
-    use_cutmix = (
-        True if params.cutmix is None else tf.get_static_value(params.cutmix)
-    )
-    if use_cutmix is not None:
-        if use_cutmix:
-            return paste_boxes(x, params, data_format)
-        return blend(x, params)
+    # Boxes without a switch, or a switch fixed when sampling (CutMix is the
+    # only method): no conditional in the step.
+    if params.cutmix is None or isinstance(params.cutmix, bool):
+        if params.cutmix is False:
+            return blend(x, params)
+        return paste_boxes(x, params, data_format)
     # Per batch, one or the other: only the chosen one is computed.
-    return tf.cond(
+    return ops.cond(
         params.cutmix,
         lambda: paste_boxes(x, params, data_format),
         lambda: blend(x, params),
@@ -138,8 +144,15 @@ def blended_by_default(dtype):
     positions) and booleans (masks) are not: a blend of two ids is no id.
     `mixed_inputs` overrides the rule.
     """
-    dtype = tf.as_dtype(dtype)
-    return dtype.is_floating or dtype.is_unsigned
+    name = _dtype_name(dtype)
+    return "float" in name or name.startswith("uint")
+
+
+def _dtype_of(leaf):
+    # The array's own dtype where it has one: PyTorch has no uint16 tensor,
+    # and converting first would turn a uint16 image into int32.
+    dtype = getattr(leaf, "dtype", None)
+    return ops.convert_to_tensor(leaf).dtype if dtype is None else dtype
 
 
 def selected_inputs(x, include=None):
@@ -152,7 +165,7 @@ def selected_inputs(x, include=None):
     """
     if include is None:
         return tree.map_structure(
-            lambda leaf: blended_by_default(tf.convert_to_tensor(leaf).dtype),
+            lambda leaf: blended_by_default(_dtype_of(leaf)),
             x,
         )
     if not tree.is_nested(x):
@@ -189,9 +202,9 @@ def describe_inputs(x):
     paths = tree.flatten_with_path(x) if tree.is_nested(x) else [((), x)]
     parts = []
     for path, leaf in paths:
-        leaf = tf.convert_to_tensor(leaf)
+        leaf = ops.convert_to_tensor(leaf)
         name = "/".join(str(p) for p in path) or "input"
-        parts.append(f"{name}: {leaf.dtype.name} {tuple(leaf.shape)}")
+        parts.append(f"{name}: {_dtype_name(leaf.dtype)} {tuple(leaf.shape)}")
     return ", ".join(parts)
 
 
@@ -212,7 +225,7 @@ def mix_inputs(x, params, include=None, data_format=None):
         lambda leaf, mix: (
             mix_tensor(leaf, params, data_format)
             if mix
-            else tf.convert_to_tensor(leaf)
+            else ops.convert_to_tensor(leaf)
         ),
         x,
         selection,
@@ -237,7 +250,7 @@ def first_image(x, include=None):
 def batch_size_of(x):
     """The dynamic batch size of a (possibly nested) input."""
     first = next(leaf for leaf in tree.flatten(x) if leaf is not None)
-    return tf.shape(first)[0]
+    return ops.shape(first)[0]
 
 
 # How a target tensor relates to the model output it is compared with.
@@ -294,12 +307,12 @@ class MixedTargets:
 
 
 def _gather(structure, perm):
-    return tree.map_structure(lambda t: tf.gather(t, perm), structure)
+    return tree.map_structure(lambda t: ops.take(t, perm, axis=0), structure)
 
 
 def _scale(weights, lam):
     return tree.map_structure(
-        lambda w: tf.cast(_per_example(lam, w), w.dtype) * w, weights
+        lambda w: ops.cast(_per_example(lam, w), w.dtype) * w, weights
     )
 
 
@@ -348,7 +361,7 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
     Returns:
         A `MixedTargets`.
     """
-    flat_y = [tf.convert_to_tensor(t) for t in tree.flatten(y)]
+    flat_y = [ops.convert_to_tensor(t) for t in tree.flatten(y)]
     flat_pred = tree.flatten(y_pred)
     if len(flat_y) != len(flat_pred):
         raise ValueError(
@@ -375,7 +388,7 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
         if kind == DENSE:
             return blend(t, params)
         primary_wins = _per_example(lam, t) >= 0.5
-        return tf.where(primary_wins, t, tf.gather(t, params.perm))
+        return ops.where(primary_wins, t, ops.take(t, params.perm, axis=0))
 
     metric_y = tree.pack_sequence_as(
         y, [metric_target(t, k) for t, k in zip(flat_y, kinds)]
@@ -388,11 +401,11 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
         partner_w = 1.0 - lam
         metric_w = None
     else:
-        sample_weight = tree.map_structure(tf.convert_to_tensor, sample_weight)
+        sample_weight = tree.map_structure(ops.convert_to_tensor, sample_weight)
         partner = _gather(sample_weight, params.perm)
         primary_w = _scale(sample_weight, lam)
         partner_w = _scale(partner, 1.0 - lam)
-        metric_w = tree.map_structure(tf.add, primary_w, partner_w)
+        metric_w = tree.map_structure(ops.add, primary_w, partner_w)
     y = tree.pack_sequence_as(y, flat_y)
     return MixedTargets(
         [(smooth(y), primary_w), (smooth(_gather(y, params.perm)), partner_w)],

@@ -1,17 +1,21 @@
 """`MixupModel`: a `keras.Model` whose training step trains on mixup batches."""
 
+import contextlib
+import dataclasses
 import math
 import numbers
 import threading
+import typing
 import warnings
 import weakref
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from keras import tree
 from keras.src.models.functional import Functional
 
+from mixup_model.backend import current as backend
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import describe_inputs
 from mixup_model.mixing import first_image
@@ -33,12 +37,38 @@ SEED_STATE_KEY = "mixup_seed_state"
 # Key of the current rates (alpha, cutmix_alpha, prob, switch_prob): a
 # schedule may have moved them away from the constructor's values.
 RATES_KEY = "mixup_rates"
-RATE_NAMES = ("alpha", "cutmix_alpha", "prob", "switch_prob")
 
-# The mixup of the batch being traced, per thread: `tf.distribute` traces
-# each replica's step in its own thread. Keyed by model id, so models do not
-# see each other's batches.
-_active = threading.local()
+
+class Rates(typing.NamedTuple):
+    """The rates a step reads, by name (one variable holds them in order)."""
+
+    alpha: typing.Any
+    cutmix_alpha: typing.Any
+    prob: typing.Any
+    switch_prob: typing.Any
+
+
+RATE_NAMES = Rates._fields
+
+# The rates that switch a method on: the step contains the method only if
+# its rate was > 0 at construction.
+_METHOD_OF_RATE = {"alpha": "mixup", "cutmix_alpha": "CutMix"}
+
+
+@dataclasses.dataclass
+class MixedStep:
+    """What one traced train step of a `MixupModel` mixes.
+
+    Attributes:
+        params: The batch's `MixParams`.
+        manifold_pending: With `mix_layer`, True until the layer's first call
+            in the step has mixed its outputs.
+    """
+
+    params: typing.Any
+    manifold_pending: bool = False
+
+
 
 
 def _functional_init_arguments(args, kwargs):
@@ -72,7 +102,7 @@ def _validate_probability(value, name):
         or not 0.0 <= float(value) <= 1.0
     ):
         raise ValueError(
-            f"`{name}` must be a probability in [0, 1], got {value!r}."
+            f"`{name}` must be a probability in [0, 1]. Received: {name}={value!r}"
         )
     return float(value)
 
@@ -123,14 +153,12 @@ def _decimal(value):
     return float(str(np.float32(value)))
 
 
-def _rate_property(index):
-    name = RATE_NAMES[index]
-
+def _rate_property(name):
     def getter(self):
-        return _decimal(self.mixup_rates.numpy()[index])
+        return self.current_rates()[name]
 
     def setter(self, value):
-        self._set_rate(index, value)
+        self._set_rate(name, value)
 
     return property(
         getter,
@@ -140,7 +168,7 @@ def _rate_property(index):
 
 
 @keras.saving.register_keras_serializable(package="mixup_model")
-class MixupModel(keras.Model):
+class MixupModel(backend.TrainStep, keras.Model):
     """A Keras model that trains on mixup batches (Zhang et al., 2018).
 
     Each training batch is mixed with a random permutation of itself inside
@@ -307,8 +335,10 @@ class MixupModel(keras.Model):
         # can require a retrace.
         object.__setattr__(self, "_uses_mixup", rates[0] > 0)
         object.__setattr__(self, "_uses_cutmix", rates[1] > 0)
-        # Not a Keras weight (it would show in summaries and weight lists);
-        # saved by `save_own_variables` like the random state.
+        # State like the random state, not a weight: set past Keras's
+        # attribute tracking (a tracked variable would be a weight) and
+        # listed in `variables` below, so that it travels through JAX's
+        # step state; saved by `save_own_variables`.
         object.__setattr__(
             self,
             "mixup_rates",
@@ -325,29 +355,44 @@ class MixupModel(keras.Model):
         if model is not None and model.built:
             self.built = True
 
-    alpha = _rate_property(0)
-    cutmix_alpha = _rate_property(1)
-    prob = _rate_property(2)
-    switch_prob = _rate_property(3)
+    alpha = _rate_property("alpha")
+    cutmix_alpha = _rate_property("cutmix_alpha")
+    prob = _rate_property("prob")
+    switch_prob = _rate_property("switch_prob")
 
-    def _lacks_method(self, index, value):
-        """Whether rate `index` would switch on a method the step lacks."""
-        traced = (self._uses_mixup, self._uses_cutmix)
-        return index < len(traced) and value > 0 and not traced[index]
+    @property
+    def variables(self):
+        """Keras's variables, plus the mixup rates and, while
+        `MixupTensorBoard` records, its statistics: model state like the
+        random state, but not weights."""
+        variables = super().variables
+        rates = self.__dict__.get("mixup_rates")  # None until __init__ made it
+        if rates is not None:
+            variables.append(rates)
+        if self.mixup_statistics is not None:
+            variables += self.mixup_statistics.variables
+        return variables
 
-    def _set_rate(self, index, value):
-        name = RATE_NAMES[index]
+    def _lacks_method(self, name, value):
+        """Whether rate `name` would switch on a method the step lacks."""
+        traced = {"alpha": self._uses_mixup, "cutmix_alpha": self._uses_cutmix}
+        return value > 0 and not traced.get(name, True)
+
+    def _set_rate(self, name, value):
         value = _validate_rate(name, value)
-        if self._lacks_method(index, value):
+        if self._lacks_method(name, value):
             raise ValueError(
                 f"Cannot set `{name}` to {value}: this model was built with "
-                f"{name}=0, so its train step has no "
-                f"{'mixup' if index == 0 else 'CutMix'}. Build it with "
-                f"{name} > 0 (and schedule {name}=0 to pause it)."
+                f"{name}=0, so its train step has no {_METHOD_OF_RATE[name]}. "
+                f"Build it with {name} > 0 (and schedule {name}=0 to pause it)."
             )
-        rates = self.mixup_rates.numpy().copy()
-        rates[index] = value
+        rates = ops.convert_to_numpy(self.mixup_rates).copy()
+        rates[RATE_NAMES.index(name)] = value
         self.mixup_rates.assign(rates)
+
+    def _read_rates(self):
+        """The rates as tensors read from their variable, inside the step."""
+        return Rates(*ops.unstack(ops.convert_to_tensor(self.mixup_rates), axis=0))
 
     def call(self, inputs, training=None):
         if self.model is None:
@@ -367,30 +412,26 @@ class MixupModel(keras.Model):
     def sample_mix_params(self, batch_size, image_size=None):
         """Draws the `MixParams` of one batch, with the current rates.
 
-        Each replica of a `tf.distribute` strategy folds its replica id into
-        the seed, so replicas mix their local batches independently.
+        Each call advances the model's random state. Each replica of a
+        `tf.distribute` strategy (or each PyTorch process) folds its replica
+        id into the seed, so replicas mix their local batches independently.
 
         Args:
             batch_size: Number of examples, an int or scalar int tensor.
             image_size: `(height, width)` of the images; needed for CutMix.
         """
-        seed = self.mixup_seed_generator.next()
-        replica = tf.distribute.get_replica_context()
-        if replica is not None and replica.num_replicas_in_sync > 1:
-            seed = tf.random.experimental.stateless_fold_in(
-                seed,
-                tf.cast(replica.replica_id_in_sync_group, tf.int32),
-            )
-        alpha, cutmix_alpha, prob, switch_prob = tf.unstack(
-            tf.convert_to_tensor(self.mixup_rates)
-        )
+        return backend.sample_in_step(self._draw_mix_params, batch_size, image_size)
+
+    def _draw_mix_params(self, batch_size, image_size):
+        seed = backend.as_seed(self.mixup_seed_generator.next())
+        rates = self._read_rates()
         return sample_batch_params(
             batch_size,
-            seed,
-            alpha=alpha,
-            cutmix_alpha=cutmix_alpha,
-            prob=prob,
-            switch_prob=switch_prob,
+            backend.replica_seed(seed),
+            alpha=rates.alpha,
+            cutmix_alpha=rates.cutmix_alpha,
+            prob=rates.prob,
+            switch_prob=rates.switch_prob,
             lambda_mode=self.lambda_mode,
             image_size=image_size,
             mixup=self._uses_mixup,
@@ -410,10 +451,17 @@ class MixupModel(keras.Model):
             )
         return image_size_of(image)
 
-    def train_step(self, data):
+    def _begin_mixed_step(self, data):
+        """Draws and applies the batch's mixing; the backend's `train_step`
+        runs it before Keras's own step.
+
+        Returns:
+            None when the step is Keras's unchanged (nothing to mix or
+            record), else `(MixedStep, data with the mixed inputs)`.
+        """
         statistics = self.mixup_statistics
         if not self._mixes_targets and statistics is None:
-            return super().train_step(data)
+            return None
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = batch_size_of(x)
         mixes = self._uses_mixup or self._uses_cutmix
@@ -431,27 +479,27 @@ class MixupModel(keras.Model):
         elif mixes:
             self._check_inputs_are_mixed(x)
             mixed_x = mix_inputs(x, params, self.mixed_inputs)
-        clean_pred = None
-        if statistics is not None and statistics.clean_accuracy:
-            clean_pred = self(x, training=False)
-        # Keras's own train step does the forward pass, loss scaling,
-        # gradients and metrics; `compute_loss` and `compute_metrics` below
-        # pick up `params` to mix the targets against the outputs, and the
-        # `mix_layer` hook to mix activations.
-        active = self._active_mixes()
-        active[id(self)] = {
-            "params": params,
-            "mixing": self._mixes_targets,
-            "clean_pred": clean_pred,
-            "manifold_pending": manifold,
-            "manifold": manifold,
-        }
+        if statistics is not None:
+            clean_pred = None
+            if statistics.clean_accuracy:
+                clean_pred = ops.stop_gradient(self(x, training=False))
+            # The mixed batch exactly as the model sees it (with `mix_layer`
+            # there is no mixed input to show).
+            statistics.update(params, None if manifold else mixed_x, y, clean_pred)
+        step = MixedStep(params, manifold_pending=manifold)
+        return step, keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
+
+    @contextlib.contextmanager
+    def _mixing(self, step):
+        """Makes `compute_loss`, `compute_metrics` and the `mix_layer` hook
+        of this model see `step` while Keras's own train step is traced
+        (it does the forward pass, loss scaling, gradients and metrics)."""
+        steps = self._traced_steps()
+        steps.current = step
         try:
-            return super().train_step(
-                keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
-            )
+            yield
         finally:
-            del active[id(self)]
+            steps.current = None
 
     def _check_inputs_are_mixed(self, x):
         """Raises unless at least one input will be mixed.
@@ -497,19 +545,17 @@ class MixupModel(keras.Model):
         def call(*args, **kwargs):
             outputs = original_call(*args, **kwargs)
             model = owner()
-            state = (
-                None if model is None else model._active_mixes().get(id(model))
-            )
-            if not state or not state["manifold_pending"]:
+            step = None if model is None else model._traced_step()
+            if step is None or not step.manifold_pending:
                 return outputs
-            state["manifold_pending"] = False
+            step.manifold_pending = False
             if not any(tree.flatten(selected_inputs(outputs))):
                 raise ValueError(
                     f"`mix_layer`={model.mix_layer!r} outputs no floating "
                     f"tensor to mix: {describe_inputs(outputs)}. Name a layer "
                     "whose outputs are activations, such as an embedding."
                 )
-            return mix_inputs(outputs, state["params"])
+            return mix_inputs(outputs, step.params)
 
         object.__setattr__(layer, "call", call)
         object.__setattr__(self, "_hooked_layer", layer)
@@ -564,31 +610,37 @@ class MixupModel(keras.Model):
         )
         self.train_function = cached[2] if fresh else None
 
-    @staticmethod
-    def _active_mixes():
-        if not hasattr(_active, "mixes"):
-            _active.mixes = {}
-        return _active.mixes
+    def _traced_steps(self):
+        # Per thread: `tf.distribute` traces each replica's step in its own
+        # thread.
+        steps = self.__dict__.get("_steps")
+        if steps is None:
+            steps = threading.local()
+            object.__setattr__(self, "_steps", steps)
+        return steps
+
+    def _traced_step(self):
+        """The `MixedStep` of the train step being traced, else None."""
+        return getattr(self._traced_steps(), "current", None)
 
     def _mixed_targets(self, y, y_pred, sample_weight):
-        """The `MixedTargets` of the batch being trained, else None."""
-        state = self._active_mixes().get(id(self))
-        if state is None or not state["mixing"] or y is None:
+        """The `MixedTargets` of the batch being trained, else None.
+
+        Computed afresh for the loss and for the metrics: on JAX the loss
+        runs inside `jax.grad`, whose values cannot be carried out of it.
+        """
+        step = self._traced_step()
+        if step is None or y is None or not self._mixes_targets:
             return None
-        if state["manifold_pending"]:
+        if step.manifold_pending:
             raise ValueError(
                 f"`mix_layer`={self.mix_layer!r} was not called in the "
                 "model's forward pass, so its activations could not be mixed."
             )
-        if "targets" not in state:
-            state["targets"] = mix_targets(
-                y,
-                y_pred,
-                sample_weight,
-                state["params"],
-                label_smoothing=self.label_smoothing,
-            )
-        return state["targets"]
+        return mix_targets(
+            y, y_pred, sample_weight, step.params,
+            label_smoothing=self.label_smoothing,
+        )
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -612,21 +664,10 @@ class MixupModel(keras.Model):
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         targets = self._mixed_targets(y, y_pred, sample_weight)
         if targets is None:
-            logs = super().compute_metrics(x, y, y_pred, sample_weight)
-        else:
-            logs = super().compute_metrics(
-                x, targets.metric_y, y_pred, targets.metric_sample_weight
-            )
-        state = self._active_mixes().get(id(self))
-        statistics = self.mixup_statistics
-        if state is not None and statistics is not None:
-            # `x` is the mixed batch exactly as the model saw it (with
-            # `mix_layer`, the clean batch: there is no mixed input to show).
-            shown = None if state["manifold"] else x
-            statistics.update(
-                state["params"], shown, y, y_pred, state["clean_pred"]
-            )
-        return logs
+            return super().compute_metrics(x, y, y_pred, sample_weight)
+        return super().compute_metrics(
+            x, targets.metric_y, y_pred, targets.metric_sample_weight
+        )
 
     def summary(self, *args, expand_nested=None, print_fn=None, **kwargs):
         """Keras's summary, with a wrapped model's layers and the mixup settings.
@@ -649,8 +690,8 @@ class MixupModel(keras.Model):
 
     def save_own_variables(self, store):
         super().save_own_variables(store)
-        store[SEED_STATE_KEY] = self.mixup_seed_generator.state.numpy()
-        store[RATES_KEY] = self.mixup_rates.numpy()
+        store[SEED_STATE_KEY] = ops.convert_to_numpy(self.mixup_seed_generator.state)
+        store[RATES_KEY] = ops.convert_to_numpy(self.mixup_rates)
 
     def load_own_variables(self, store):
         ours = (SEED_STATE_KEY, RATES_KEY)
@@ -661,7 +702,7 @@ class MixupModel(keras.Model):
         if RATES_KEY in store.keys():
             rates = np.asarray(store[RATES_KEY], "float32").copy()
             for index, name in enumerate(RATE_NAMES):
-                if self._lacks_method(index, rates[index]):
+                if self._lacks_method(name, rates[index]):
                     # E.g. a mixup checkpoint loaded into a baseline model:
                     # the weights load, the method stays off.
                     warnings.warn(
@@ -676,7 +717,8 @@ class MixupModel(keras.Model):
 
     def current_rates(self):
         """The rates as the step uses them now (a schedule may move them)."""
-        return dict(zip(RATE_NAMES, map(_decimal, self.mixup_rates.numpy())))
+        rates = ops.convert_to_numpy(self.mixup_rates)
+        return dict(zip(RATE_NAMES, map(_decimal, rates)))
 
     def mixup_config(self):
         """The mixup settings, as passed to the constructor."""

@@ -3,15 +3,20 @@
 The split follows timm's `Mixup`: this module draws what is random about a
 batch (the weights lambda, the partner permutation, CutMix boxes, whether
 the batch is mixed at all and with which method) and `mixup_model.mixing`
-applies it. Everything is plain TensorFlow that runs inside an XLA-compiled
+applies it. Everything is `keras.ops` code over the backend's stateless
+draws (`mixup_model.backend`), so it runs inside every backend's compiled
 train step, and every rate may be a tensor read from a variable, so that
 schedules change it without re-tracing the step.
+
+Seeds are stateless seeds of shape `(2,)`, as `SeedGenerator.next()`
+returns them; `split` and `fold_in` derive independent ones.
 """
 
 import typing
 
-import tensorflow as tf
+from keras import ops
 
+from mixup_model.backend import current as backend
 from mixup_model.beta import sample_beta
 
 LAMBDA_MODES = ("per_sample", "per_batch")
@@ -33,7 +38,8 @@ def validate_lambda_mode(lambda_mode):
 
 
 class MixParams(typing.NamedTuple):
-    """The random draw for one batch (a tuple, so it crosses `tf.function`).
+    """The random draw for one batch (a tuple, so it crosses compiled
+    functions on every backend).
 
     Attributes:
         lam: float32 tensor of shape `(batch,)`: the weight of each example
@@ -45,36 +51,44 @@ class MixParams(typing.NamedTuple):
             the rows `[top, bottom)` and columns `[left, right)` of each
             image that CutMix pastes from the partner (empty when the batch
             is not a CutMix batch).
-        cutmix: `None`, or a scalar bool tensor: whether this batch pastes
-            boxes (CutMix) rather than blending (mixup).
+        cutmix: `None`, `True` (CutMix is the only method), or a scalar
+            bool tensor: whether this batch pastes boxes (CutMix) rather
+            than blending (mixup).
     """
 
-    lam: tf.Tensor
-    perm: tf.Tensor
-    box: typing.Optional[tf.Tensor] = None
-    cutmix: typing.Optional[tf.Tensor] = None
+    lam: typing.Any
+    perm: typing.Any
+    box: typing.Any = None
+    cutmix: typing.Any = None
 
 
 def identity_params(batch_size):
     """`MixParams` that leave a batch unchanged: lam = 1, no partners."""
-    return MixParams(tf.ones([batch_size]), tf.range(batch_size))
+    return MixParams(
+        ops.ones((batch_size,), "float32"), ops.arange(batch_size, dtype="int32")
+    )
+
+
+def _batch_shape(batch_size):
+    # A 1-D shape; on TensorFlow the batch size may be a scalar tensor.
+    return (batch_size,)
 
 
 def sample_lambda(batch_size, alpha, seed, lambda_mode="per_sample"):
     """Draws lambda ~ Beta(alpha, alpha): one per example or one per batch."""
     validate_lambda_mode(lambda_mode)
-    shape = tf.reshape(tf.convert_to_tensor(batch_size, tf.int32), [1])
+    shape = _batch_shape(batch_size)
     if lambda_mode == "per_sample":
         return sample_beta(shape, alpha, alpha, seed)
-    return tf.fill(shape, sample_beta([], alpha, alpha, seed))
+    return ops.broadcast_to(sample_beta((), alpha, alpha, seed), shape)
 
 
 def sample_permutation(batch_size, seed):
     """A uniformly random permutation of `range(batch_size)`."""
     # argsort of i.i.d. uniforms is a uniformly random permutation (XLA has
     # no shuffle kernel, but it sorts).
-    shape = tf.reshape(tf.convert_to_tensor(batch_size, tf.int32), [1])
-    return tf.argsort(tf.random.stateless_uniform(shape, seed=seed))
+    uniforms = backend.uniform(_batch_shape(batch_size), backend.as_seed(seed))
+    return ops.cast(ops.argsort(uniforms), "int32")
 
 
 def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
@@ -92,9 +106,7 @@ def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
         A `MixParams` for mixup.
     """
     validate_lambda_mode(lambda_mode)
-    lam_seed, perm_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2)
-    )
+    lam_seed, perm_seed = backend.split(backend.as_seed(seed), 2)
     return MixParams(
         lam=sample_lambda(batch_size, alpha, lam_seed, lambda_mode),
         perm=sample_permutation(batch_size, perm_seed),
@@ -120,34 +132,28 @@ def sample_boxes(lam, image_size, seed):
         `(box, lam)`: int32 `(batch, 4)` boxes `[top, bottom, left, right]`
         (half-open) and the exact weight `1 - area / (H * W)` of each.
     """
-    height, width = (tf.convert_to_tensor(s, tf.int32) for s in image_size)
-    row_seed, col_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2)
-    )
-    ratio = tf.sqrt(1.0 - lam)
-    cut_h = tf.cast(tf.floor(tf.cast(height, tf.float32) * ratio), tf.int32)
-    cut_w = tf.cast(tf.floor(tf.cast(width, tf.float32) * ratio), tf.int32)
-    shape = tf.shape(lam)
-    centre_y = tf.random.stateless_uniform(
-        shape, row_seed, minval=0, maxval=height, dtype=tf.int32
-    )
-    centre_x = tf.random.stateless_uniform(
-        shape, col_seed, minval=0, maxval=width, dtype=tf.int32
-    )
+    height, width = (ops.cast(s, "int32") for s in image_size)
+    row_seed, col_seed = backend.split(backend.as_seed(seed), 2)
+    ratio = ops.sqrt(1.0 - lam)
+    cut_h = ops.cast(ops.floor(ops.cast(height, "float32") * ratio), "int32")
+    cut_w = ops.cast(ops.floor(ops.cast(width, "float32") * ratio), "int32")
+    shape = ops.shape(lam)
+    centre_y = backend.uniform_int(shape, row_seed, height)
+    centre_x = backend.uniform_int(shape, col_seed, width)
     top = centre_y - cut_h // 2
     left = centre_x - cut_w // 2
-    box = tf.stack(
+    box = ops.stack(
         [
-            tf.clip_by_value(top, 0, height),
-            tf.clip_by_value(top + cut_h, 0, height),
-            tf.clip_by_value(left, 0, width),
-            tf.clip_by_value(left + cut_w, 0, width),
+            ops.clip(top, 0, height),
+            ops.clip(top + cut_h, 0, height),
+            ops.clip(left, 0, width),
+            ops.clip(left + cut_w, 0, width),
         ],
         axis=1,
     )
     area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
-    exact_lam = 1.0 - tf.cast(area, tf.float32) / tf.cast(
-        height * width, tf.float32
+    exact_lam = 1.0 - ops.cast(area, "float32") / ops.cast(
+        height * width, "float32"
     )
     return box, exact_lam
 
@@ -174,7 +180,7 @@ def sample_batch_params(
 
     Args:
         batch_size: Number of examples, a Python int or scalar int tensor.
-        seed: A stateless seed, an integer tensor of shape `(2,)`.
+        seed: A stateless seed of shape `(2,)`.
         alpha, cutmix_alpha, prob, switch_prob: Rates, Python floats or
             float32 scalar tensors (read from variables by `MixupModel`).
         lambda_mode: `"per_sample"` or `"per_batch"` lambda.
@@ -188,52 +194,52 @@ def sample_batch_params(
     """
     if not (mixup or cutmix):
         raise ValueError("sample_batch_params needs `mixup` or `cutmix`.")
-    alpha = tf.cast(alpha, tf.float32)
-    cutmix_alpha = tf.cast(cutmix_alpha, tf.float32)
-    lam_seed, perm_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, num=2)
-    )
+    seed = backend.as_seed(seed)
+    alpha = ops.cast(alpha, "float32")
+    cutmix_alpha = ops.cast(cutmix_alpha, "float32")
+    lam_seed, perm_seed = backend.split(seed, 2)
     perm = sample_permutation(batch_size, perm_seed)
-    gate_seed = tf.random.experimental.stateless_fold_in(seed, 2)
-    mix_draw, switch_draw = tf.unstack(
-        tf.random.stateless_uniform([2], seed=gate_seed)
+    mix_draw, switch_draw = ops.unstack(
+        backend.uniform((2,), backend.fold_in(seed, 2)), axis=0
     )
-    on = tf.constant(False)
+    on = ops.convert_to_tensor(False)
     if mixup:
         lam = sample_lambda(
             batch_size,
-            tf.maximum(alpha, _MIN_CONCENTRATION),
+            ops.maximum(alpha, _MIN_CONCENTRATION),
             lam_seed,
             lambda_mode,
         )
-        on = on | (alpha > 0.0)
+        on = ops.logical_or(on, alpha > 0.0)
     box = use_cutmix = None
     if cutmix:
         if image_size is None:
             raise ValueError("CutMix needs the `image_size` of the batch.")
-        cut_seed = tf.random.experimental.stateless_fold_in(seed, 1)
-        cut_lam_seed, box_seed = tf.unstack(
-            tf.random.experimental.stateless_split(cut_seed, num=2)
-        )
+        cut_lam_seed, box_seed = backend.split(backend.fold_in(seed, 1), 2)
         drawn = sample_lambda(
             batch_size,
-            tf.maximum(cutmix_alpha, _MIN_CONCENTRATION),
+            ops.maximum(cutmix_alpha, _MIN_CONCENTRATION),
             cut_lam_seed,
             lambda_mode,
         )
         box, cut_lam = sample_boxes(drawn, image_size, box_seed)
         cutmix_on = cutmix_alpha > 0.0
         if mixup:
-            use_cutmix = cutmix_on & (
-                tf.logical_not(alpha > 0.0) | (switch_draw < switch_prob)
+            use_cutmix = ops.logical_and(
+                cutmix_on,
+                ops.logical_or(
+                    ops.logical_not(alpha > 0.0), switch_draw < switch_prob
+                ),
             )
-            lam = tf.where(use_cutmix, cut_lam, lam)
+            lam = ops.where(use_cutmix, cut_lam, lam)
         else:
-            use_cutmix = tf.constant(True)
+            use_cutmix = True  # static: no conditional in the step
             lam = cut_lam
-        on = on | cutmix_on
-    apply = on & (mix_draw < prob)
-    lam = tf.where(apply, lam, tf.ones_like(lam))
+        on = ops.logical_or(on, cutmix_on)
+    apply = ops.logical_and(on, mix_draw < prob)
+    lam = ops.where(apply, lam, ops.ones_like(lam))
     if box is not None:
-        box = tf.where(apply & use_cutmix, box, tf.zeros_like(box))
+        box = ops.where(
+            ops.logical_and(apply, use_cutmix), box, ops.zeros_like(box)
+        )
     return MixParams(lam=lam, perm=perm, box=box, cutmix=use_cutmix)

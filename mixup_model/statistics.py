@@ -1,8 +1,8 @@
 """What mixup did, measured inside the compiled train step.
 
-`tf.summary` ops cannot run inside an XLA cluster, so the step only updates
-variables (XLA-friendly), and a callback (`mixup_model.MixupTensorBoard`)
-writes them to TensorBoard outside it.
+Summaries cannot be written from inside a compiled step (an XLA cluster, a
+`jax.jit` function), so the step only updates variables, and a callback
+(`mixup_model.MixupTensorBoard`) writes them to TensorBoard outside it.
 
 Tracked per epoch: the mean lambda and the mean mixing strength
 `min(lambda, 1 - lambda)` (the callback adds them to Keras's logs, so they
@@ -12,35 +12,43 @@ inputs of the epoch with their two source classes and weights; optionally the
 accuracy of the model on the clean batch.
 
 None of this state belongs to the model's weights: it is created by the
-callback and leaves saved models unchanged.
+callback and leaves saved models unchanged. While it records, its variables
+are part of the model's `variables` (on JAX they travel through the step's
+state like the random state).
 """
 
 import keras
 import numpy as np
-import tensorflow as tf
-
-from mixup_model.mixing import CLASS_IDS
-from mixup_model.mixing import target_kind
+from keras import ops
+from keras import tree
 
 LAMBDA_METRIC = "mixup_lambda"
 STRENGTH_METRIC = "mixup_strength"
 CLEAN_ACCURACY_METRIC = "clean_accuracy"
 
 
-def _class_ids(y, y_pred):
-    """Class ids of a target tensor: as given, or the argmax of one-hot."""
-    y = tf.convert_to_tensor(y)
-    if target_kind(y, y_pred) == CLASS_IDS:
-        return tf.cast(tf.reshape(y, [tf.shape(y)[0], -1])[:, 0], tf.int32)
-    if y.shape[-1] == 1:  # binary
-        return tf.cast(tf.reshape(y, [-1]) > 0.5, tf.int32)
-    return tf.argmax(tf.reshape(y, [tf.shape(y)[0], -1]), axis=-1, output_type=tf.int32)
+def _class_ids(y):
+    """Class ids of a target tensor, from the target alone.
+
+    Integer targets are class ids (the first id per example for rank > 1);
+    float targets with several classes on the last axis are one-hot or soft
+    (their argmax); single float values are rounded, which reads binary
+    labels and float-valued class ids alike.
+    """
+    y = ops.convert_to_tensor(y)
+    flat = ops.reshape(y, (ops.shape(y)[0], -1))
+    dtype = keras.backend.standardize_dtype(y.dtype)
+    if "float" not in dtype:
+        return ops.cast(flat[:, 0], "int32")
+    if len(y.shape) >= 2 and y.shape[-1] not in (None, 1):
+        return ops.cast(ops.argmax(flat, axis=-1), "int32")
+    return ops.cast(ops.round(flat[:, 0]), "int32")
 
 
 def _predicted_ids(y_pred):
     if y_pred.shape[-1] == 1:
-        return tf.cast(tf.reshape(y_pred, [-1]) > 0.5, tf.int32)
-    return tf.argmax(y_pred, axis=-1, output_type=tf.int32)
+        return ops.cast(ops.reshape(y_pred, (-1,)) > 0.5, "int32")
+    return ops.cast(ops.argmax(y_pred, axis=-1), "int32")
 
 
 def image_input_shape(model):
@@ -63,9 +71,10 @@ class MixupStatistics:
 
     Everything the step records goes into one accumulator variable with a
     single `assign_add` (sum of lambda, sum of mixing strength, count, sum
-    of clean hits, histogram counts), and the input capture runs only for the
-    first batch after a `reset()`: the per-step cost is a handful of ops.
-    Means are read out by `results()`, outside the step.
+    of clean hits, histogram counts), and the input capture keeps the first
+    batch after a `reset()` (a select, so that it compiles on every
+    backend): the per-step cost is a handful of ops. Means are read out by
+    `results()`, outside the step.
 
     Args:
         num_images: How many mixed inputs of a batch to keep (0: none).
@@ -91,7 +100,7 @@ class MixupStatistics:
         self.clean_accuracy = clean_accuracy
         # Summed over replicas; the captured inputs are one replica's.
         self.accumulator = keras.Variable(
-            tf.zeros([self._BINS_START + histogram_bins]),
+            np.zeros([self._BINS_START + histogram_bins], "float32"),
             trainable=False,
             aggregation="sum",
             name="mixup_statistics",
@@ -102,7 +111,7 @@ class MixupStatistics:
 
             def buffer(shape, dtype, name):
                 return keras.Variable(
-                    tf.zeros(shape, dtype),
+                    np.zeros(shape, dtype),
                     trainable=False,
                     aggregation="only_first_replica",
                     name=name,
@@ -114,10 +123,20 @@ class MixupStatistics:
             self.primary_weight = buffer((k,), "float32", "mixup_primary_weight")
             self.image_count = buffer((), "int32", "mixup_image_count")
 
+    @property
+    def variables(self):
+        """The variables the step updates."""
+        if not self.num_images:
+            return [self.accumulator]
+        return [
+            self.accumulator, self.images, self.primary_class,
+            self.partner_class, self.primary_weight, self.image_count,
+        ]
+
     def reset(self):
         """Starts a new epoch: zeroes the sums, and lets the next batch's
         inputs be captured."""
-        self.accumulator.assign(tf.zeros_like(self.accumulator))
+        self.accumulator.assign(np.zeros(self.accumulator.shape, "float32"))
         if self.num_images:
             self.image_count.assign(0)
 
@@ -137,92 +156,74 @@ class MixupStatistics:
         """Counts of the lambdas drawn since the last `reset()`, per bin."""
         return self.accumulator.numpy()[self._BINS_START :]
 
-    def update(self, params, mixed_x, y, y_pred, clean_pred=None):
-        """Records one batch; runs inside the (XLA) train step.
+    def update(self, params, mixed_x, y, clean_pred=None):
+        """Records one batch; runs inside the compiled train step.
 
         Args:
             params: The batch's `MixParams`.
             mixed_x: The mixed inputs, as the model saw them, or None (no
                 image to capture, e.g. with manifold mixup).
             y: The batch's (unmixed) targets, or None.
-            y_pred: The model's outputs for `mixed_x`.
             clean_pred: With `clean_accuracy`, the outputs for the clean batch.
         """
         lam = params.lam
-        bins = tf.clip_by_value(
-            tf.cast(lam * self.histogram_bins, tf.int32), 0, self.histogram_bins - 1
+        bins = ops.clip(
+            ops.cast(lam * self.histogram_bins, "int32"), 0, self.histogram_bins - 1
         )
-        clean_hits = tf.constant(0.0)
-        if clean_pred is not None and y is not None:
-            clean_hits = tf.reduce_sum(
-                tf.cast(
-                    tf.equal(_class_ids(y, clean_pred), _predicted_ids(clean_pred)),
-                    tf.float32,
-                )
-            )
+        clean_hits = ops.convert_to_tensor(0.0)
+        if clean_pred is not None and y is not None and not tree.is_nested(y):
+            hits = ops.equal(_class_ids(y), _predicted_ids(clean_pred))
+            clean_hits = ops.sum(ops.cast(hits, "float32"))
         self.accumulator.assign_add(
-            tf.concat(
+            ops.concatenate(
                 [
-                    tf.stack(
+                    ops.stack(
                         [
-                            tf.reduce_sum(lam),
-                            tf.reduce_sum(tf.minimum(lam, 1.0 - lam)),
-                            tf.cast(tf.size(lam), tf.float32),
+                            ops.sum(lam),
+                            ops.sum(ops.minimum(lam, 1.0 - lam)),
+                            ops.cast(ops.shape(lam)[0], "float32"),
                             clean_hits,
                         ]
                     ),
-                    tf.reduce_sum(tf.one_hot(bins, self.histogram_bins), axis=0),
+                    ops.sum(ops.one_hot(bins, self.histogram_bins), axis=0),
                 ],
                 axis=0,
             )
         )
-        if (
-            self.num_images
-            and mixed_x is not None
-            and not tf.nest.is_nested(mixed_x)
-        ):
-            self._capture(params, mixed_x, y, y_pred)
+        if self.num_images and mixed_x is not None and not tree.is_nested(mixed_x):
+            self._capture(params, mixed_x, y)
 
-    def _capture(self, params, mixed_x, y, y_pred):
+    def _capture(self, params, mixed_x, y):
         """Keeps the first inputs of the batch and their two sources, for the
         first batch after a `reset()`."""
         k = self.num_images
-        count = tf.minimum(tf.shape(mixed_x)[0], k)
+        batch = mixed_x.shape[0]
+        count = ops.minimum(ops.shape(mixed_x)[0], k)
 
         def first_k(t, variable):
-            t = tf.cast(t[:count], variable.dtype)
-            padding = [[0, k - count]] + [[0, 0]] * (len(t.shape) - 1)
-            return tf.ensure_shape(tf.pad(t, padding), variable.shape)
+            t = ops.cast(t, variable.dtype)
+            if batch is not None and batch >= k:  # static: a plain slice
+                return t[:k]
+            # A short (or unknown) batch: pad to k rows, keep the first k.
+            padding = [[0, k]] + [[0, 0]] * (len(t.shape) - 1)
+            return ops.pad(t, padding)[:k]
 
-        def new_values():
-            if y is not None and not tf.nest.is_nested(y):
-                ids = _class_ids(y, y_pred)
-                partner_ids = tf.gather(ids, params.perm)
-            else:
-                ids = partner_ids = -tf.ones(tf.shape(params.lam), tf.int32)
-            return [
-                (self.images, first_k(mixed_x, self.images)),
-                (self.primary_weight, first_k(params.lam, self.primary_weight)),
-                (self.primary_class, first_k(ids, self.primary_class)),
-                (self.partner_class, first_k(partner_ids, self.partner_class)),
-                (self.image_count, count),
-            ]
-
-        capture = tf.equal(self.image_count, 0)
-        if tf.distribute.get_strategy().num_replicas_in_sync > 1:
-            # A mirrored variable cannot be assigned inside `tf.cond` (it
-            # synchronizes replicas): select instead, at a few ops per step.
-            for variable, value in new_values():
-                variable.assign(tf.where(capture, value, variable))
-            return
-
-        def assign_all():
-            updates = [v.assign(value) for v, value in new_values()]
-            with tf.control_dependencies(updates):
-                return tf.no_op()
-
-        # Only the first batch of an epoch pays for the capture.
-        tf.cond(capture, assign_all, tf.no_op)
+        if y is not None and not tree.is_nested(y):
+            ids = _class_ids(y)
+            partner_ids = ops.take(ids, params.perm, axis=0)
+        else:
+            ids = partner_ids = -ops.ones_like(params.perm)
+        # A select rather than a conditional: it compiles on every backend,
+        # and a mirrored TF variable cannot be assigned inside `tf.cond`.
+        capture = ops.equal(self.image_count, 0)
+        for variable, value in (
+            (self.images, first_k(mixed_x, self.images)),
+            (self.primary_weight, first_k(params.lam, self.primary_weight)),
+            (self.primary_class, first_k(ids, self.primary_class)),
+            (self.partner_class, first_k(partner_ids, self.partner_class)),
+            (self.image_count, ops.cast(count, "int32")),
+        ):
+            variable.assign(ops.where(capture, value, variable))
 
     def captured_images(self):
         """The kept mixed inputs and their sources, as numpy arrays."""

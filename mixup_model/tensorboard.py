@@ -1,11 +1,15 @@
-"""`MixupTensorBoard`: Keras's TensorBoard callback, plus what mixup did."""
+"""`MixupTensorBoard`: Keras's TensorBoard callback, plus what mixup did.
 
+Writing summaries needs the `tensorflow` package on every backend, as
+Keras's own `TensorBoard` callback does; it is imported when the callback is
+created, so the rest of the library runs without it.
+"""
+
+import importlib
 import os
 
 import keras
 import numpy as np
-import tensorflow as tf
-from tensorboard.plugins.histogram import metadata as histogram_metadata
 
 from mixup_model.model import MixupModel
 from mixup_model.statistics import MixupStatistics
@@ -63,10 +67,29 @@ def image_grid(images, columns=4, padding=2, scale=1):
     return grid
 
 
+def _tensorflow():
+    """The `tensorflow` module, or an ImportError that says what to install."""
+    try:
+        return importlib.import_module("tensorflow")
+    except ImportError as error:
+        raise ImportError(
+            "MixupTensorBoard writes TensorBoard summaries with TensorFlow, as "
+            "keras.callbacks.TensorBoard does: `pip install tensorflow` (on "
+            "any Keras backend)."
+        ) from error
+
+
 def write_png(path, grid):
     """Writes a float `(H, W, C)` image in [0, 1] as a PNG (TensorFlow's encoder)."""
+    tf = _tensorflow()
     pixels = tf.cast(tf.round(tf.clip_by_value(grid, 0.0, 1.0) * 255.0), tf.uint8)
     tf.io.write_file(path, tf.io.encode_png(pixels))
+
+
+def _no_scope():
+    import contextlib
+
+    return contextlib.nullcontext()
 
 
 class MixupTensorBoard(keras.callbacks.TensorBoard):
@@ -123,6 +146,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         write_png=True,
         **kwargs,
     ):
+        _tensorflow()
         super().__init__(log_dir=log_dir, **kwargs)
         if int(image_freq) < 1:
             raise ValueError(f"`image_freq` must be an int >= 1, got {image_freq!r}.")
@@ -153,9 +177,11 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             )
         super().set_model(model)
         if self._statistics is None or self._statistics_model is not model:
-            # Created under the model's strategy, like its own variables;
-            # kept for later fits of the same model (no new trace then).
-            with model.distribute_strategy.scope():
+            # Created under the model's strategy (TensorFlow), like its own
+            # variables; kept for later fits of the same model (no new trace).
+            strategy = getattr(model, "distribute_strategy", None)
+            scope = strategy.scope() if strategy is not None else _no_scope()
+            with scope:
                 self._statistics = MixupStatistics(
                     num_images=self.num_images,
                     image_shape=image_input_shape(model),
@@ -166,17 +192,23 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         model.set_mixup_statistics(self._statistics)
 
     def _recording(self):
+        # `self._model`: on JAX, `self.model` syncs the step's state back
+        # into the variables, which only the reads below need.
         return (
             self._statistics is not None
-            and getattr(self.model, "mixup_statistics", None) is self._statistics
+            and getattr(self._model, "mixup_statistics", None) is self._statistics
         )
+
+    def _results(self):
+        self.model  # noqa: B018 (on JAX, syncs the statistics' variables)
+        return self._statistics.results()
 
     @property
     def _writer(self):
         # Our own writer into Keras's train run folder: TensorBoard merges
         # every event file of a folder into one run.
         if self._mixup_writer is None:
-            self._mixup_writer = tf.summary.create_file_writer(
+            self._mixup_writer = _tensorflow().summary.create_file_writer(
                 os.path.join(self.log_dir, "train")
             )
         return self._mixup_writer
@@ -203,7 +235,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             and self.update_freq != "epoch"
             and self._batches_seen % self.update_freq == 0
         ):
-            logs.update(self._statistics.results())
+            logs.update(self._results())
         super().on_train_batch_end(batch, logs)
         if self._recording() and self.write_png and not self._png_written:
             self._png_written = True
@@ -215,7 +247,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         # Into the epoch's logs: Keras writes them as `epoch_*` scalars next
         # to its own, and `History` keeps them.
         if logs is not None:
-            logs.update(self._statistics.results())
+            logs.update(self._results())
         super().on_epoch_end(epoch, logs)
         with self._writer.as_default():
             self._write_histogram(epoch)
@@ -233,6 +265,9 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         super().on_train_end(logs)
 
     def _write_histogram(self, epoch):
+        from tensorboard.plugins.histogram import metadata as histogram_metadata
+
+        tf = _tensorflow()
         counts = self._statistics.lambda_histogram()
         edges = np.linspace(0.0, 1.0, self.histogram_bins + 1)
         buckets = np.stack([edges[:-1], edges[1:], counts], axis=1)
@@ -263,7 +298,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             "model saw them (left to right, top to bottom): "
             + "; ".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
         )
-        tf.summary.image(
+        _tensorflow().summary.image(
             IMAGES_TAG,
             image_grid(images)[None],
             step=epoch,
@@ -271,6 +306,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         )
 
     def _save_png(self):
+        self.model  # noqa: B018 (on JAX, syncs the statistics' variables)
         images = self._statistics.captured_images()[0]
         if not len(images):
             return

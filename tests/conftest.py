@@ -6,7 +6,7 @@ import tempfile
 # own Keras home so that it never reads or writes the user's ~/.keras.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="mixup_model_keras_home_")
-os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)

@@ -5,6 +5,7 @@ import textwrap
 
 import numpy as np
 
+from tests.backends import tensorflow_only
 from tests.subprocess_utils import child_env
 from tests.subprocess_utils import free_port
 from tests.subprocess_utils import run_python
@@ -29,6 +30,8 @@ def classifier():
                            kernel_initializer=keras.initializers.GlorotUniform(0)),
     ])
 """
+
+pytestmark = tensorflow_only
 
 TWO_LOGICAL_CPUS = """
 cpu = tf.config.list_physical_devices("CPU")[0]

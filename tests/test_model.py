@@ -5,18 +5,21 @@ import os
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from mixup_model import FunctionalMixupModel
 from mixup_model import MixupModel
+from mixup_model.backend import current as backend
 from mixup_model.model import SEED_STATE_KEY
+from tests.backends import BACKEND
+from tests.backends import JIT
+from tests.backends import as_in_step
+from tests.backends import numpy
 from tests.helpers import NUM_CLASSES
 from tests.helpers import assert_weights_equal
 from tests.helpers import classification_data
 from tests.helpers import dense_classifier
 from tests.helpers import one_hot
 
-JIT = pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
 
 
 @keras.saving.register_keras_serializable(package="tests")
@@ -32,6 +35,11 @@ class SubclassedNet(MixupModel):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}
+
+
+# Keras rewrites `__bases__` of a Model subclass called with (inputs,
+# outputs); ours must stay as defined.
+BASES = (backend.TrainStep, keras.Model)
 
 
 def _build(form, alpha=0.3, seed=1, input_shape=(6,)):
@@ -71,7 +79,7 @@ def test_three_forms_in_any_order(order):
         assert len(model.evaluate(x, y, verbose=0)) == 2
     # Keras rewrites `__bases__` of a Model subclass called with
     # (inputs, outputs); ours must stay intact for the other forms.
-    assert MixupModel.__bases__ == (keras.Model,)
+    assert MixupModel.__bases__ == BASES
     assert not isinstance(_build("subclass"), keras.src.models.Functional)
     assert isinstance(_build("functional"), FunctionalMixupModel)
 
@@ -94,15 +102,15 @@ def test_subclass_passing_inputs_and_outputs_gets_a_clear_error():
 
     with pytest.raises(TypeError, match="FunctionalMixupModel"):
         Bad()
-    assert MixupModel.__bases__ == (keras.Model,)
+    assert MixupModel.__bases__ == BASES
 
 
 def _expected_mixup_loss(model, x, y_int, params, sample_weight=None):
     """lam * CE(y) + (1 - lam) * CE(y[perm]) on the mixed batch, in numpy."""
-    lam, perm = params.lam.numpy(), params.perm.numpy()
+    lam, perm = numpy(params.lam), numpy(params.perm)
     shape = (-1,) + (1,) * (x.ndim - 1)
     mixed = lam.reshape(shape) * x + (1 - lam.reshape(shape)) * x[perm]
-    probs = model(mixed, training=True).numpy()
+    probs = numpy(model(mixed, training=True))
     ce = -np.log(probs[np.arange(len(x)), y_int])
     ce_partner = -np.log(probs[np.arange(len(x)), y_int[perm]])
     w = np.ones(len(x)) if sample_weight is None else sample_weight
@@ -112,15 +120,11 @@ def _expected_mixup_loss(model, x, y_int, params, sample_weight=None):
 def _train_one_step(model, x, y, sample_weight=None):
     """Trains one step; returns its logged loss and the expected mixup loss.
 
-    The step's mixing params are drawn first, compiled the way the step is
-    (XLA's random kernels draw other numbers than TensorFlow's for the same
-    seed), then the random state is rewound so that the step draws the same.
+    The step's mixing params are drawn first, compiled the way the step is,
+    then the random state is rewound so that the step draws the same.
     """
-    state = model.mixup_seed_generator.state.numpy()
-    sampler = tf.function(
-        model.sample_mix_params, jit_compile=bool(model.jit_compile)
-    )
-    params = sampler(len(x))
+    state = numpy(model.mixup_seed_generator.state)
+    params = as_in_step(model.sample_mix_params, model.jit_compile)(len(x))
     y_int = y.reshape(len(y)) if y.ndim == 1 or y.shape[-1] == 1 else y.argmax(-1)
     expected = _expected_mixup_loss(model, x, y_int, params, sample_weight)
     model.mixup_seed_generator.state.assign(state)
@@ -145,8 +149,8 @@ def test_train_step_loss_is_the_mixup_loss(jit, labels):
     loss, expected = _train_one_step(model, x, targets)
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
     # The expected loss is not the clean one: mixing really happened.
-    clean = keras.losses.sparse_categorical_crossentropy(y, model(x)).numpy()
-    assert abs(clean.mean() - expected) > 1e-2
+    clean = numpy(keras.losses.sparse_categorical_crossentropy(y, model(x)))
+    assert abs(clean.mean() - expected) > 1e-3
     assert model.jit_compile == jit
 
 
@@ -247,7 +251,9 @@ def test_other_bad_arguments_are_rejected():
 def test_target_shape_mismatch_fails_at_the_first_step(jit):
     x, _ = classification_data(n=8)
     model = _compile(_build("wrap"), loss="categorical_crossentropy", jit=jit)
-    with pytest.raises(ValueError, match=r"\(None, 5\).*\(None, 3\)"):
+    # Ours, or (where Keras checks shapes first) Keras's: both name both.
+    names_both = r"\(None, 5\).*\(None, 3\)|target.shape=.*5\).*output.shape=.*3\)"
+    with pytest.raises(ValueError, match=names_both):
         model.fit(x, np.zeros((8, 5), "float32"), verbose=0)
 
 
@@ -335,12 +341,12 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # The random state resumes where it stopped instead of replaying.
     np.testing.assert_array_equal(
-        loaded.mixup_seed_generator.state.numpy(),
-        model.mixup_seed_generator.state.numpy(),
+        numpy(loaded.mixup_seed_generator.state),
+        numpy(model.mixup_seed_generator.state),
     )
     np.testing.assert_array_equal(
-        loaded.sample_mix_params(16).lam.numpy(),
-        model.sample_mix_params(16).lam.numpy(),
+        numpy(loaded.sample_mix_params(16).lam),
+        numpy(model.sample_mix_params(16).lam),
     )
     # A loaded model goes on training with mixup.
     loss, expected = _train_one_step(loaded, x, y)
@@ -350,16 +356,16 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
 def test_weights_files_carry_the_random_state(tmp_path):
     x, y = classification_data(n=16)
     model = _compile(_build("wrap", seed=9))
-    fresh_state = model.mixup_seed_generator.state.numpy()
+    fresh_state = numpy(model.mixup_seed_generator.state)
     model.fit(x, y, batch_size=4, epochs=1, verbose=0)
-    trained_state = model.mixup_seed_generator.state.numpy()
+    trained_state = numpy(model.mixup_seed_generator.state)
     assert not np.array_equal(fresh_state, trained_state)
     path = str(tmp_path / "m.weights.h5")
     model.save_weights(path)
     other = _compile(_build("wrap", seed=9))
     other.load_weights(path)
     np.testing.assert_array_equal(
-        other.mixup_seed_generator.state.numpy(), trained_state
+        numpy(other.mixup_seed_generator.state), trained_state
     )
     assert_weights_equal(other, model)
 
@@ -395,4 +401,5 @@ def test_out_of_range_labels_behave_as_kerass_own_sparse_loss(jit):
     plain = _outcome(_compile(dense_classifier(), jit=jit), x, y)
     mixup = _outcome(_compile(_build("wrap"), jit=jit), x, y)
     assert mixup == plain
-    assert plain != "finite"  # never trained on silently
+    if BACKEND != "jax":  # JAX's gather clamps the index: Keras's loss too
+        assert plain != "finite"  # never trained on silently

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mixup_model import MixupModel
+from tests.backends import tensorflow_only
 from tests.helpers import assert_weights_equal
 from tests.helpers import classification_data
 from tests.helpers import dense_classifier
@@ -117,6 +118,7 @@ print(json.dumps({
 """
 
 
+@tensorflow_only
 def test_op_determinism_gives_bitwise_identical_runs():
     report = run_python(DETERMINISM)
     assert report["identical"]

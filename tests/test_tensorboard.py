@@ -11,7 +11,7 @@ import urllib.request
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+import tensorflow as tf  # reads event files and PNGs, on every backend
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mixup_model import MixupModel
@@ -20,6 +20,10 @@ from mixup_model.tensorboard import IMAGES_TAG
 from mixup_model.tensorboard import LAMBDA_HISTOGRAM_TAG
 from mixup_model.tensorboard import caption
 from mixup_model.tensorboard import image_grid
+from tests.backends import JIT
+from tests.backends import as_in_step
+from tests.backends import numpy
+from tests.backends import tensorflow_only
 from tests.helpers import dense_classifier
 from tests.subprocess_utils import free_port
 from tests.subprocess_utils import run_python
@@ -53,7 +57,7 @@ def _fit(model, log_dir, x, y, jit=False, epochs=2, **callback_kwargs):
     )
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+@JIT
 def test_event_files_hold_the_mixup_summaries(tmp_path, jit):
     x, y = _images()
     model = MixupModel(dense_classifier(IMAGE_SHAPE), alpha=0.5, seed=0)
@@ -97,11 +101,11 @@ def test_images_are_the_mixed_inputs_the_model_saw(tmp_path):
     model.compile("sgd", "sparse_categorical_crossentropy")
     # The first step's draw, sampled as the step will sample it.
     state = model.mixup_seed_generator.state.numpy()
-    params = tf.function(model.sample_mix_params)(8)
+    params = as_in_step(model.sample_mix_params, False)(8)
     model.mixup_seed_generator.state.assign(state)
     model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False,
               callbacks=[MixupTensorBoard(str(tmp_path), class_names=NAMES)])
-    lam, perm = params.lam.numpy(), params.perm.numpy()
+    lam, perm = numpy(params.lam), numpy(params.perm)
     mixed = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[perm]
     expected_png = np.round(np.clip(image_grid(mixed), 0, 1) * 255)
     events = _events(str(tmp_path / "train"))
@@ -194,6 +198,7 @@ MIRRORED = textwrap.dedent(
 )
 
 
+@tensorflow_only
 def test_under_mirrored_strategy(tmp_path):
     # Logical devices must be set before TensorFlow starts: a fresh process.
     # (XLA with MirroredStrategy over logical CPU devices fails in plain

@@ -1,0 +1,34 @@
+"""What differs between Keras's backends, behind one small interface.
+
+Everything else in `mixup_model` is `keras.ops` code. Each backend module
+here provides the same names, chosen by `keras.backend.backend()` the way
+Keras chooses its trainer:
+
+- stateless random draws from a seed (`split`, `fold_in`, `uniform`,
+  `uniform_int`, `log_gamma`) and `as_seed`, which turns a
+  `keras.random.SeedGenerator` draw into that seed;
+- `replica_seed`: a per-replica seed where replicas mix their own batches;
+- `sample_in_step`: how the step calls the sampler (on PyTorch, outside
+  `torch.compile`'s graph);
+- `TrainStep`: the mixin whose `train_step` matches the backend trainer's
+  signature (JAX threads state through the step; TensorFlow and PyTorch
+  assign variables).
+"""
+
+import keras
+
+_BACKEND = keras.backend.backend()
+
+if _BACKEND == "tensorflow":
+    from mixup_model.backend import tensorflow as current
+elif _BACKEND == "jax":
+    from mixup_model.backend import jax as current
+elif _BACKEND == "torch":
+    from mixup_model.backend import torch as current
+else:
+    raise ImportError(
+        "mixup_model runs on the TensorFlow, JAX and PyTorch backends of "
+        f"Keras. Received: KERAS_BACKEND={_BACKEND!r}."
+    )
+
+NAME = _BACKEND

@@ -1,0 +1,15 @@
+"""The train step of the backends whose trainers assign variables in place."""
+
+
+class InPlaceTrainStep:
+    """TensorFlow (inside `tf.function`) and PyTorch (eagerly or under
+    `torch.compile`) call `train_step(data)`; the mixup draws assign the
+    random state and statistics directly."""
+
+    def train_step(self, data):
+        begun = self._begin_mixed_step(data)
+        if begun is None:
+            return super().train_step(data)
+        step, mixed_data = begun
+        with self._mixing(step):
+            return super().train_step(mixed_data)

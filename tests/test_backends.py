@@ -1,0 +1,164 @@
+"""What each backend must get right: the random state and the rates are model
+state but not weights, they advance and save on every backend, PyTorch's
+global generators are left alone, and a `.keras` file crosses backends."""
+
+import importlib.util
+import os
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from mixup_model import MixupModel
+from tests.backends import BACKEND
+from tests.backends import numpy
+from tests.helpers import classification_data
+from tests.helpers import dense_classifier
+from tests.subprocess_utils import child_env
+from tests.subprocess_utils import run_python
+
+
+def _compiled(model, jit="auto"):
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
+                  jit_compile=jit)
+    return model
+
+
+def test_rates_and_random_state_are_state_but_not_weights():
+    net = dense_classifier()
+    model = MixupModel(net, alpha=0.3, seed=1)
+    assert len(model.weights) == len(net.weights)
+    for ours, theirs in zip(model.get_weights(), net.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    model.set_weights([w + 1.0 for w in net.get_weights()])
+    np.testing.assert_array_equal(net.get_weights()[1], model.get_weights()[1])
+    # They travel with the step's state (JAX), and are saved by the model.
+    state = {id(v) for v in model.non_trainable_variables}
+    assert id(model.mixup_rates) in state
+    assert id(model.mixup_seed_generator.state) in state
+    assert all(w is not model.mixup_rates for w in model.weights)
+
+
+def test_the_random_state_advances_every_step_in_train_on_batch():
+    # On JAX a draw outside the step's state would repeat the same lambda.
+    x, y = classification_data(n=16)
+    model = _compiled(MixupModel(dense_classifier(), alpha=1.0, seed=3))
+    weights = model.get_weights()
+    losses, states = [], []
+    for _ in range(3):
+        states.append(numpy(model.mixup_seed_generator.state).copy())
+        model.set_weights(weights)
+        losses.append(float(model.train_on_batch(x, y)))
+    assert [int(s[1]) for s in states] == [0, 1, 2]
+    # Same weights, different lambdas: different losses.
+    assert len(set(np.round(losses, 6))) == 3
+
+
+def _lams(seed, steps=3, n=8):
+    model = MixupModel(dense_classifier(), alpha=1.0, seed=seed)
+    return [numpy(model.sample_mix_params(n).lam) for _ in range(steps)]
+
+
+def test_neighbouring_seeds_do_not_draw_shifted_streams():
+    # Keras's own PyTorch seeding is `seed + counter`: seed 2 would replay
+    # seed 1's stream one step later.
+    one, two = _lams(1), _lams(2)
+    for k in range(len(one) - 1):
+        assert not np.allclose(two[k], one[k + 1])
+    assert not np.allclose(one[0], two[0])
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's global generators")
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "compile"])
+def test_a_torch_step_leaves_the_global_generators_alone(jit):
+    import torch
+
+    x, y = classification_data(n=16)
+    model = _compiled(MixupModel(dense_classifier(), alpha=1.0, seed=0), jit=jit)
+    model.train_on_batch(x, y)  # builds (and compiles)
+    cpu = torch.random.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    model.train_on_batch(x, y)
+    assert torch.equal(torch.random.get_rng_state(), cpu)
+    for before, after in zip(cuda, torch.cuda.get_rng_state_all()):
+        assert torch.equal(before, after)
+    # And a user's reseeding of torch does not change the lambdas.
+    torch.manual_seed(123)
+    reseeded = _lams(5)
+    torch.manual_seed(456)
+    np.testing.assert_array_equal(np.stack(reseeded), np.stack(_lams(5)))
+
+
+SAVE_ON_ANOTHER_BACKEND = textwrap.dedent(
+    """
+    import json, sys
+    import keras
+    import numpy as np
+    from mixup_model import MixupModel
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 6)).astype("float32")
+    y = rng.integers(0, 3, 32)
+    net = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="softmax")])
+    model = MixupModel(net, alpha=0.4, cutmix_alpha=0.0, prob=0.9, seed=11)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    model.alpha = 0.25  # as a schedule left it
+    model.save(sys.argv[1])
+    print(json.dumps({
+        "backend": keras.backend.backend(),
+        "state": [int(v) for v in keras.ops.convert_to_numpy(model.mixup_seed_generator.state)],
+        "predictions": keras.ops.convert_to_numpy(model.predict(x, verbose=0)).tolist(),
+    }))
+    """
+)
+
+
+@pytest.mark.parametrize(
+    "other", [b for b in ("tensorflow", "jax", "torch") if b != BACKEND]
+)
+def test_a_keras_file_saved_on_another_backend_loads_and_trains(tmp_path, other):
+    if importlib.util.find_spec(other) is None:  # looked up, not imported
+        pytest.skip(f"{other} is not installed")
+    if (other, BACKEND) == ("torch", "tensorflow"):
+        # Keras saves a compiled model's optimizer under its backend's module
+        # (keras.src.backend.torch.optimizers...), so loading imports torch,
+        # whose triton import crashes a process that runs TensorFlow. The
+        # file itself loads on JAX; TensorFlow's files load on PyTorch.
+        pytest.skip("importing torch into a TensorFlow process crashes")
+    path = str(tmp_path / f"saved_on_{other}.keras")
+    report = run_python(
+        SAVE_ON_ANOTHER_BACKEND, path, env=child_env(KERAS_BACKEND=other)
+    )
+    assert report["backend"] == other
+    loaded = keras.models.load_model(path)
+    assert loaded.current_rates() == {
+        "alpha": 0.25, "cutmix_alpha": 0.0, "prob": 0.9, "switch_prob": 0.5
+    }
+    np.testing.assert_array_equal(
+        numpy(loaded.mixup_seed_generator.state), report["state"]
+    )
+    assert report["state"][1] == 4  # 4 steps: it continues, not replays
+    x = np.random.default_rng(0).normal(size=(32, 6)).astype("float32")
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), report["predictions"], rtol=1e-5, atol=1e-6
+    )
+    loaded.compile("sgd", "sparse_categorical_crossentropy")
+    y = np.random.default_rng(0).integers(0, 3, 32)
+    history = loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert int(numpy(loaded.mixup_seed_generator.state)[1]) == 8
+
+
+def test_the_import_does_not_need_tensorflow_off_its_backend():
+    # Only `MixupTensorBoard` (like Keras's TensorBoard) writes with
+    # TensorFlow; on JAX and PyTorch nothing imports it.
+    if BACKEND == "tensorflow":
+        pytest.skip("TensorFlow is the backend")
+    report = run_python(
+        "import sys, json, mixup_model\n"
+        "print(json.dumps({'tf': 'tensorflow' in sys.modules}))",
+        env=child_env(KERAS_BACKEND=BACKEND),
+    )
+    assert report == {"tf": False}
+    assert os.environ["KERAS_BACKEND"] == BACKEND
