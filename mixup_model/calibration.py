@@ -129,14 +129,14 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_hits.assign_add(per_bin(weight * hits))
 
     def result(self):
-        total = ops.sum(self.bin_counts)
-        gap = ops.sum(ops.abs(self.bin_hits - self.bin_confidence))
+        total = ops.sum(self.bin_counts.value)
+        gap = ops.sum(ops.abs(self.bin_hits.value - self.bin_confidence.value))
         ece = ops.where(total > 0, gap / ops.maximum(total, 1e-12), 0.0)
         return ops.cast(ece, self.dtype)
 
     def reset_state(self):
         for variable in (self.bin_counts, self.bin_confidence, self.bin_hits):
-            variable.assign(ops.zeros_like(variable))
+            variable.assign(ops.zeros(variable.shape, variable.dtype))
 
     def get_config(self):
         return {

@@ -215,7 +215,7 @@ class MixupStatistics:
             ids = partner_ids = -ops.ones_like(params.perm)
         # A select rather than a conditional: it compiles on every backend,
         # and a mirrored TF variable cannot be assigned inside `tf.cond`.
-        capture = ops.equal(self.image_count, 0)
+        capture = ops.equal(self.image_count.value, 0)
         for variable, value in (
             (self.images, first_k(mixed_x, self.images)),
             (self.primary_weight, first_k(params.lam, self.primary_weight)),
@@ -223,7 +223,7 @@ class MixupStatistics:
             (self.partner_class, first_k(partner_ids, self.partner_class)),
             (self.image_count, ops.cast(count, "int32")),
         ):
-            variable.assign(ops.where(capture, value, variable))
+            variable.assign(ops.where(capture, value, variable.value))
 
     def captured_images(self):
         """The kept mixed inputs and their sources, as numpy arrays."""

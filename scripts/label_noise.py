@@ -100,7 +100,7 @@ def train_one(arm_alpha, data, initial_weights, args):
         keras.optimizers.Adam(),
         "sparse_categorical_crossentropy",
         metrics=["accuracy"],
-        steps_per_execution=32,
+        steps_per_execution=1 if keras.backend.backend() == "torch" else 32,
     )
     tester = TestEveryEpoch(x_test, y_test)
     start = time.perf_counter()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or reuses) .venv in the repository and installs the package from
-# setup.cfg, with the test extra when called with "test". Sourced by the
+# setup.cfg, with the extras named in the first argument (e.g. "test" or
+# "test,jax"). Sourced by the
 # other scripts; prints the venv's python on stdout.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -21,6 +21,7 @@ Usage:
     python scripts/train_fashion_mnist.py [--epochs 10] [--alpha 0.2]
         [--seed 42] [--batch-size 64] [--log-dir logs/fashion_mnist]
         [--data-dir ../shared/datasets/fashion-mnist]
+        [--backend tensorflow|jax|torch]
 """
 
 import argparse
@@ -33,6 +34,22 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def backend_option(argv):
+    """The value of `--backend` in `argv`, or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--backend" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--backend="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+if __name__ == "__main__" and backend_option(sys.argv[1:]):
+    # Keras reads KERAS_BACKEND once, when it is imported below.
+    os.environ["KERAS_BACKEND"] = backend_option(sys.argv[1:])
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -125,7 +142,7 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
     else:
         compile_options = {
             "jit_compile": args.jit_compile,
-            "steps_per_execution": args.steps_per_execution,
+            "steps_per_execution": steps_per_execution(args),
         }
         fit_options = {"validation_batch_size": 1000}
         train = train_dataset(x_train, y_train, args.batch_size, args.seed)
@@ -213,7 +230,8 @@ def format_table(results, args):
     reference = results.get("keras.io", {}).get("seconds_per_epoch")
     lines = [
         f"Fashion-MNIST, keras.io CNN, alpha={args.alpha}, batch "
-        f"{args.batch_size}, {args.epochs} epochs, seed {args.seed}",
+        f"{args.batch_size}, {args.epochs} epochs, seed {args.seed}, "
+        f"Keras on {args.backend}",
         "| arm      | test accuracy | test loss (NLL) | test ECE | mean confidence | s/epoch |"
         + (" speed-up vs keras.io code |" if reference else ""),
         "|----------|---------------|-----------------|----------|-----------------|---------|"
@@ -257,8 +275,16 @@ def parse_args(argv=None):
     parser.add_argument(
         "--steps-per-execution",
         type=int,
-        default=32,
-        help="train steps per compiled call; amortizes Python overhead",
+        default=None,
+        help="train steps per compiled call; amortizes Python overhead "
+        "(default 32; 1 on PyTorch, the only value Keras supports there)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=keras.backend.backend(),
+        help="Keras backend (default: KERAS_BACKEND, else tensorflow); "
+        "given on the command line, it is set before Keras is imported",
     )
     parser.add_argument(
         "--jit-compile",
@@ -273,7 +299,20 @@ def parse_args(argv=None):
         "settings (a third arm, for a side-by-side time per epoch)",
     )
     parser.add_argument("--verbose", type=int, default=2)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.backend != keras.backend.backend():
+        parser.error(
+            f"--backend {args.backend}: Keras was already imported with the "
+            f"{keras.backend.backend()} backend. Pass --backend on the "
+            "command line, or set KERAS_BACKEND."
+        )
+    return args
+
+
+def steps_per_execution(args):
+    if args.steps_per_execution is not None:
+        return args.steps_per_execution
+    return 1 if args.backend == "torch" else 32
 
 
 def main(argv=None):

@@ -3,9 +3,17 @@
 import json
 import os
 
-import benchmark
 import numpy as np
 import pytest
+
+from tests.backends import BACKEND
+
+# The step-cost benchmark times TensorFlow's compiled steps; the backend
+# comparison runs each backend in a process of its own (test_backend_benchmark).
+pytestmark = pytest.mark.skipif(
+    BACKEND != "tensorflow", reason="the benchmark times TensorFlow steps"
+)
+benchmark = pytest.importorskip("benchmark") if BACKEND == "tensorflow" else None
 
 
 def test_benchmark_runs_at_a_tiny_size(tmp_path):

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 
+import keras
 import pytest
 
 from mixup_model import datasets
@@ -53,6 +54,18 @@ def test_main_job_learns_on_a_subset(data_dir, tmp_path):
         saved = json.load(f)
     assert saved["results"]["mixup"]["test_accuracy"] == results["mixup"]["test_accuracy"]
     assert saved["args"]["alpha"] == 0.2
+    assert saved["args"]["backend"] == keras.backend.backend()
+
+
+def test_backend_option_must_come_before_keras_is_imported():
+    import train_fashion_mnist as job
+
+    assert job.backend_option(["--epochs", "1", "--backend", "jax"]) == "jax"
+    assert job.backend_option(["--backend=torch"]) == "torch"
+    assert job.backend_option(["--epochs", "1"]) is None
+    other = next(b for b in job.BACKENDS if b != keras.backend.backend())
+    with pytest.raises(SystemExit):
+        job.parse_args(["--backend", other])  # Keras is already imported
 
 
 def test_cached_files_make_keras_loader_work(data_dir):

@@ -20,11 +20,13 @@ from mixup_model.tensorboard import IMAGES_TAG
 from mixup_model.tensorboard import LAMBDA_HISTOGRAM_TAG
 from mixup_model.tensorboard import caption
 from mixup_model.tensorboard import image_grid
+from tests.backends import BACKEND
 from tests.backends import JIT
 from tests.backends import as_in_step
 from tests.backends import numpy
 from tests.backends import tensorflow_only
 from tests.helpers import dense_classifier
+from tests.subprocess_utils import child_env
 from tests.subprocess_utils import free_port
 from tests.subprocess_utils import run_python
 
@@ -224,6 +226,9 @@ def test_tensorboard_server_serves_the_runs_and_tags(tmp_path):
          "--host", "127.0.0.1", "--port", str(port), "--load_fast", "false",
          "--reload_interval", "1"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # The server's plugins import Keras: on TensorFlow, whatever backend
+        # this suite tests (torch and TensorFlow in one process can crash).
+        env=child_env(KERAS_BACKEND="tensorflow"),
     )
     base = f"http://127.0.0.1:{port}/data"
     try:
@@ -261,9 +266,9 @@ def test_tensorboard_server_serves_the_runs_and_tags(tmp_path):
 class TraceCounting(MixupModel):
     traces = 0
 
-    def train_step(self, data):
+    def train_step(self, *args):  # (data), or on JAX (state, data)
         type(self).traces += 1  # Python runs only while tracing
-        return super().train_step(data)
+        return super().train_step(*args)
 
 
 def test_refitting_with_the_same_callback_does_not_trace_again(tmp_path):
@@ -275,8 +280,10 @@ def test_refitting_with_the_same_callback_does_not_trace_again(tmp_path):
     for _ in range(2):
         model.fit(x, y, callbacks=[callback], **fit)  # with statistics
         model.fit(x, y, **fit)  # plain
-    assert TraceCounting.traces == 2
+    # (PyTorch's eager step runs Python at every step: nothing to count.)
+    traced = BACKEND != "torch"
+    assert TraceCounting.traces == 2 or not traced
     model.compile(keras.optimizers.SGD(0.5), "sparse_categorical_crossentropy")  # stale now
     model.fit(x, y, callbacks=[callback], **fit)
-    assert TraceCounting.traces == 3
+    assert TraceCounting.traces == 3 or not traced
     assert model.mixup_statistics is None
