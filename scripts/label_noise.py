@@ -119,7 +119,9 @@ def train_one(arm_alpha, data, initial_weights, args):
     probs = tester.last_probs  # the trained model's, already computed
     calibration.update_state(y_test, probs)
     test_nll = float(
-        keras.losses.sparse_categorical_crossentropy(y_test, probs).numpy().mean()
+        keras.ops.convert_to_numpy(
+            keras.losses.sparse_categorical_crossentropy(y_test, probs)
+        ).mean()
     )
     curve = tester.accuracy
     val_curve = history.history["val_accuracy"]
