@@ -8,6 +8,8 @@ Keras has no calibration metric. mixup is known to improve calibration
 import keras
 from keras import ops
 
+from mixup_model.arguments import check_int
+
 
 @keras.saving.register_keras_serializable(package="mixup_model")
 class ExpectedCalibrationError(keras.metrics.Metric):
@@ -49,10 +51,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     """
 
     def __init__(self, num_bins=15, from_logits=False, name="ece", dtype=None):
-        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 1:
-            raise ValueError(
-                f"`num_bins` must be an int >= 1, got {num_bins!r}."
-            )
+        check_int("num_bins", num_bins, 1)
         super().__init__(name=name, dtype=dtype)
         self.num_bins = num_bins
         self.from_logits = bool(from_logits)

@@ -4,9 +4,11 @@ The rates live in a variable that the compiled step reads, so these
 callbacks take effect at the next step without re-tracing it.
 """
 
-import numbers
-
 import keras
+
+from mixup_model.arguments import argument_error
+from mixup_model.arguments import check_choice
+from mixup_model.arguments import check_int
 
 from mixup_model.model import RATE_NAMES
 from mixup_model.model import MixupModel
@@ -32,8 +34,7 @@ def linear_ramp(start, end, epochs):
     ramp = MixupScheduler(linear_ramp(0.0, 0.4, epochs=5), setting="alpha")
     ```
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(f"`epochs` must be an int >= 1, got {epochs!r}.")
+    check_int("epochs", epochs, 1)
 
     def schedule(epoch, current=None):
         progress = min(epoch / epochs, 1.0)
@@ -70,11 +71,8 @@ class MixupScheduler(keras.callbacks.Callback):
     def __init__(self, schedule, setting="alpha", verbose=0):
         super().__init__()
         if not callable(schedule):
-            raise ValueError(f"`schedule` must be callable, got {schedule!r}.")
-        if setting not in RATE_NAMES:
-            raise ValueError(
-                f"`setting` must be one of {RATE_NAMES}, got {setting!r}."
-            )
+            raise argument_error("schedule", "callable", schedule)
+        check_choice("setting", setting, RATE_NAMES)
         self.schedule = schedule
         self.setting = setting
         self.verbose = verbose
@@ -117,12 +115,8 @@ class MixupOff(keras.callbacks.Callback):
         if (last_epochs is None) == (from_epoch is None):
             raise ValueError("Give exactly one of `last_epochs` and `from_epoch`.")
         for name, value in (("last_epochs", last_epochs), ("from_epoch", from_epoch)):
-            if value is not None and (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Integral)
-                or value < 0
-            ):
-                raise ValueError(f"`{name}` must be an int >= 0, got {value!r}.")
+            if value is not None:
+                check_int(name, value, 0)
         self.last_epochs = last_epochs
         self.from_epoch = from_epoch
         self._prob = None

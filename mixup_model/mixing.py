@@ -12,6 +12,8 @@ import keras
 from keras import ops
 from keras import tree
 
+from mixup_model.arguments import check_fraction_below_one
+
 # Re-exported: the sampling half used to live here.
 from mixup_model.sampling import LAMBDA_MODES  # noqa: F401
 from mixup_model.sampling import MixParams  # noqa: F401
@@ -318,16 +320,7 @@ def _scale(weights, lam):
 
 def validate_label_smoothing(label_smoothing):
     """Returns `label_smoothing` as a float in [0, 1), or raises."""
-    if (
-        isinstance(label_smoothing, bool)
-        or not isinstance(label_smoothing, (int, float))
-        or not 0.0 <= label_smoothing < 1.0
-    ):
-        raise ValueError(
-            "`label_smoothing` must be a float in [0, 1), got "
-            f"{label_smoothing!r}."
-        )
-    return float(label_smoothing)
+    return check_fraction_below_one("label_smoothing", label_smoothing)
 
 
 def smooth_labels(y, num_outputs, label_smoothing):

@@ -2,7 +2,6 @@
 
 import contextlib
 import dataclasses
-import math
 import numbers
 import threading
 import typing
@@ -15,6 +14,9 @@ from keras import ops
 from keras import tree
 from keras.src.models.functional import Functional
 
+from mixup_model.arguments import argument_error
+from mixup_model.arguments import check_concentration
+from mixup_model.arguments import check_probability
 from mixup_model.backend import current as backend
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import describe_inputs
@@ -69,8 +71,6 @@ class MixedStep:
     manifold_pending: bool = False
 
 
-
-
 def _functional_init_arguments(args, kwargs):
     # The same test Keras uses to tell `Model(inputs, outputs)` apart.
     return (
@@ -80,44 +80,19 @@ def _functional_init_arguments(args, kwargs):
     )
 
 
-def _validate_concentration(value, name="alpha"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0 (the Beta({name}, {name}) "
-            f"concentration), got {value!r} of type {type(value).__name__}."
-        )
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0 (the Beta({name}, {name}) "
-            f"concentration), got {value!r}."
-        )
-    return value
-
-
-def _validate_probability(value, name):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0.0 <= float(value) <= 1.0
-    ):
-        raise ValueError(
-            f"`{name}` must be a probability in [0, 1]. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
 def _validate_rate(name, value):
     if name in ("alpha", "cutmix_alpha"):
-        return _validate_concentration(value, name)
-    return _validate_probability(value, name)
+        return check_concentration(name, value)
+    return check_probability(name, value)
 
 
 def _validate_mix_layer(mix_layer):
     if mix_layer is not None and (not isinstance(mix_layer, str) or not mix_layer):
-        raise ValueError(
-            "`mix_layer` must be None (mix the inputs) or the name of a "
-            f"layer of the model (manifold mixup), got {mix_layer!r}."
+        raise argument_error(
+            "mix_layer",
+            "None (mix the inputs) or the name of a layer of the model "
+            "(manifold mixup)",
+            mix_layer,
         )
     return mix_layer
 
@@ -131,10 +106,11 @@ def _validate_mixed_inputs(mixed_inputs):
         for k in mixed_inputs
     )
     if not valid:
-        raise ValueError(
-            "`mixed_inputs` must be None (mix every floating input) or a "
-            "list of input names (dict inputs) or positions (list inputs), "
-            f"got {mixed_inputs!r}."
+        raise argument_error(
+            "mixed_inputs",
+            "None (the dtype rule) or a list of input names (dict inputs) or "
+            "positions (list inputs, or [0] for a single input)",
+            mixed_inputs,
         )
     return tuple(mixed_inputs)
 
@@ -143,7 +119,7 @@ def _validate_seed(seed):
     if seed is not None and (
         isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
     ):
-        raise ValueError(f"`seed` must be None or an int, got {seed!r}.")
+        raise argument_error("seed", "None or an int", seed)
     return None if seed is None else int(seed)
 
 
@@ -295,9 +271,10 @@ class MixupModel(backend.TrainStep, keras.Model):
                 "functional subclass."
             )
         if model is not None and not isinstance(model, keras.Model):
-            raise ValueError(
-                "`model` must be a keras.Model to wrap (or None when "
-                f"subclassing MixupModel), got {type(model).__name__}."
+            raise argument_error(
+                "model",
+                "a keras.Model to wrap (or None when subclassing MixupModel)",
+                model,
             )
         rates = [
             _validate_rate(name, value)

@@ -16,6 +16,7 @@ import typing
 
 from keras import ops
 
+from mixup_model.arguments import check_choice
 from mixup_model.backend import current as backend
 from mixup_model.beta import sample_beta
 
@@ -29,12 +30,7 @@ _MIN_CONCENTRATION = 1e-3
 
 def validate_lambda_mode(lambda_mode):
     """Returns `lambda_mode`, or raises a ValueError naming the choices."""
-    if lambda_mode not in LAMBDA_MODES:
-        raise ValueError(
-            f"`lambda_mode` must be one of {LAMBDA_MODES}, "
-            f"got {lambda_mode!r}."
-        )
-    return lambda_mode
+    return check_choice("lambda_mode", lambda_mode, LAMBDA_MODES)
 
 
 class MixParams(typing.NamedTuple):

@@ -11,6 +11,7 @@ import os
 import keras
 import numpy as np
 
+from mixup_model.arguments import check_int
 from mixup_model.model import MixupModel
 from mixup_model.statistics import MixupStatistics
 from mixup_model.statistics import image_input_shape
@@ -148,18 +149,10 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
     ):
         _tensorflow()
         super().__init__(log_dir=log_dir, **kwargs)
-        if int(image_freq) < 1:
-            raise ValueError(f"`image_freq` must be an int >= 1, got {image_freq!r}.")
-        if int(num_images) < 0:
-            raise ValueError(f"`num_images` must be an int >= 0, got {num_images!r}.")
-        if int(histogram_bins) < 1:
-            raise ValueError(
-                f"`histogram_bins` must be an int >= 1, got {histogram_bins!r}."
-            )
-        self.num_images = int(num_images)
-        self.image_freq = int(image_freq)
+        self.num_images = check_int("num_images", num_images, 0)
+        self.image_freq = check_int("image_freq", image_freq, 1)
         self.class_names = list(class_names) if class_names is not None else None
-        self.histogram_bins = int(histogram_bins)
+        self.histogram_bins = check_int("histogram_bins", histogram_bins, 1)
         self.clean_accuracy = clean_accuracy
         self.write_png = write_png
         self._statistics = None
