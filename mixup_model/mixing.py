@@ -20,6 +20,7 @@ from mixup_model.sampling import MixParams  # noqa: F401
 from mixup_model.sampling import sample_mix_params  # noqa: F401
 from mixup_model.sampling import validate_lambda_mode  # noqa: F401
 
+
 def _per_example(lam, like):
     """Reshapes `lam` of shape (batch,) to broadcast against `like`."""
     rank = len(like.shape)

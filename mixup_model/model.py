@@ -442,6 +442,9 @@ class MixupModel(backend.TrainStep, keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = batch_size_of(x)
         mixes = self._uses_mixup or self._uses_cutmix
+        manifold = mixes and self.mix_layer is not None
+        if mixes and not manifold:
+            self._check_inputs_are_mixed(x)  # before anything is drawn
         if mixes:
             params = self.sample_mix_params(
                 batch_size, image_size=self._cutmix_image_size(x)
@@ -449,12 +452,10 @@ class MixupModel(backend.TrainStep, keras.Model):
             self._warn_if_loss_smooths_labels()
         else:  # targets only smoothed, or statistics to record
             params = identity_params(batch_size)
-        manifold = mixes and self.mix_layer is not None
         mixed_x = x
         if manifold:
             self._hook_mix_layer()
         elif mixes:
-            self._check_inputs_are_mixed(x)
             mixed_x = mix_inputs(x, params, self.mixed_inputs)
         if statistics is not None:
             clean_pred = None

@@ -100,6 +100,7 @@ def test_mixed_targets_without_a_mixed_input_are_refused(inputs):
     model = MixupModel(make_net(), alpha=1.0, seed=0)
     model.compile("sgd", "sparse_categorical_crossentropy")
     before = [w.copy() for w in model.get_weights()]
+    seed_state = np.array(model.mixup_seed_generator.state.numpy())
     message = (
         r"no input to mix: its inputs are .*int32 \(8, 5\).*"
         r"`mix_layer=`.*`mixed_inputs=\[\.\.\.\]`"
@@ -108,6 +109,7 @@ def test_mixed_targets_without_a_mixed_input_are_refused(inputs):
         model.train_on_batch(x, y)
     for w, b in zip(model.get_weights(), before, strict=True):
         np.testing.assert_array_equal(w, b)  # no step was taken
+    np.testing.assert_array_equal(model.mixup_seed_generator.state.numpy(), seed_state)
     if inputs == "dict":
         # (On JAX, a `fit` that fails leaves the model's variables detached:
         # Keras's trainer, not ours.)
