@@ -181,3 +181,76 @@ def test_the_import_does_not_need_tensorflow_off_its_backend():
     )
     assert report == {"tf": False}
     assert os.environ["KERAS_BACKEND"] == BACKEND
+
+
+DATA_PARALLEL = textwrap.dedent(
+    """
+    import json, re
+    import jax, keras
+    import numpy as np
+    from mixup_model import MixupModel
+    distribution = keras.distribution.DataParallel(devices=jax.devices())
+    keras.distribution.set_distribution(distribution)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype("float32")
+    y = rng.integers(0, 3, 64)
+
+    def net():
+        return keras.Sequential([keras.Input((6,)), keras.layers.Dense(
+            3, activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(0))])
+
+    inner = net()
+    model = MixupModel(inner, alpha=0.5, seed=0)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    plain = net()
+    plain.compile("sgd", "sparse_categorical_crossentropy")
+    plain.fit(x, y, batch_size=16, epochs=1, verbose=0)
+
+    def collectives(m):
+        state = m._get_jax_state(trainable_variables=True,
+            non_trainable_variables=True, optimizer_variables=True,
+            metrics_variables=True)
+        data = tuple(jax.device_put(a[:16], distribution.get_data_layout(
+            a[:16].shape).backend_layout) for a in (x, y))
+        text = jax.jit(m.train_step).lower(state, data).compile().as_text()
+        return {op: len(re.findall(op + "-start|" + op + "\\\\(", text))
+                for op in ("all-gather", "all-reduce")}
+
+    lam = keras.ops.convert_to_numpy(model.sample_mix_params(64).lam)
+    print(json.dumps({
+        "devices": len(jax.devices()),
+        "loss": history.history["loss"],
+        "evaluate": model.evaluate(x, y, verbose=0),
+        "inner_probs": keras.ops.convert_to_numpy(inner.predict(x, verbose=0)).tolist(),
+        "model_probs": keras.ops.convert_to_numpy(model.predict(x, verbose=0)).tolist(),
+        "distinct_lambdas": len(set(np.round(lam, 7).tolist())),
+        "plain": collectives(plain),
+        "mixup": collectives(model),
+    }))
+    """
+)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution on JAX")
+def test_data_parallel_over_two_devices():
+    # Two virtual CPU devices, set before JAX starts: a fresh process.
+    report = run_python(
+        DATA_PARALLEL,
+        env=child_env(
+            KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"
+        ),
+    )
+    assert report["devices"] == 2
+    assert np.all(np.isfinite(report["loss"]))
+    # Evaluation and prediction are the wrapped model's, clean.
+    np.testing.assert_allclose(report["model_probs"], report["inner_probs"], rtol=1e-6)
+    # One SPMD step over the global batch: every example draws its own
+    # lambda (no device repeats another's draw).
+    assert report["distinct_lambdas"] == 64
+    # The partners come from a permutation of the global batch: the mixed
+    # step gathers examples across devices, which the plain step never does.
+    assert report["plain"]["all-gather"] == 0
+    assert report["mixup"]["all-gather"] > 0
+    assert report["mixup"]["all-reduce"] >= report["plain"]["all-reduce"]
