@@ -2,8 +2,22 @@
 # The main job: sets up .venv and runs the keras.io experiment
 # (mixup vs baseline on Fashion-MNIST). Arguments go to the script, e.g.
 #   bash scripts/main_job.sh --epochs 10 --data-dir /path/to/fashion-mnist
+# The backend is KERAS_BACKEND (tensorflow by default) or --backend NAME;
+# jax and torch install their extra.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv_python="$(bash "$repo/scripts/setup_env.sh")"
+backend="${KERAS_BACKEND:-tensorflow}"
+previous=""
+for arg in "$@"; do
+  if [ "$previous" = "--backend" ]; then backend="$arg"; fi
+  case "$arg" in --backend=*) backend="${arg#--backend=}" ;; esac
+  previous="$arg"
+done
+case "$backend" in
+  jax|torch) extras="$backend" ;;
+  *) extras="" ;;
+esac
+venv_python="$(bash "$repo/scripts/setup_env.sh" $extras)"
+export KERAS_BACKEND="$backend"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
 exec "$venv_python" "$repo/scripts/train_fashion_mnist.py" "$@"
