@@ -5,6 +5,7 @@ Keras's own `TensorBoard` callback does; it is imported when the callback is
 created, so the rest of the library runs without it.
 """
 
+import contextlib
 import importlib
 import os
 
@@ -87,12 +88,6 @@ def write_png(path, grid):
     tf.io.write_file(path, tf.io.encode_png(pixels))
 
 
-def _no_scope():
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
 class MixupTensorBoard(keras.callbacks.TensorBoard):
     """Keras's `TensorBoard` callback that also shows what mixup does.
 
@@ -173,7 +168,9 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             # Created under the model's strategy (TensorFlow), like its own
             # variables; kept for later fits of the same model (no new trace).
             strategy = getattr(model, "distribute_strategy", None)
-            scope = strategy.scope() if strategy is not None else _no_scope()
+            scope = (
+                strategy.scope() if strategy is not None else contextlib.nullcontext()
+            )
             with scope:
                 self._statistics = MixupStatistics(
                     num_images=self.num_images,
