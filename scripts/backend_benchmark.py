@@ -31,7 +31,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("plain", "plain_aa", "mixup")
-BACKENDS = ("tensorflow", "jax", "torch")
+from backend_choice import BACKENDS  # noqa: E402  (scripts/ is on the path)
 
 
 def _ratio_summary(ratios):

@@ -28,17 +28,17 @@ Diagnostics of the sampling's cost (only when named in `--variants`):
   mixup_xla_draw  mixup's draw in a nested XLA function (`jit_compile=True`)
                 inside the step: one launch in place of its ops
 
-Each variant's compiled train function (`model.make_train_function()`, what
-`fit` calls once per step) is called directly on its own iterator, so no
-callback or progress bar is timed. After warm-up (tracing, compiling) the
-variants take turns step by step, A B C D A B C D ..., the order rotating
-from step to step; each block of such rounds (about `--seconds` long) gives
-each variant's median step time, and ratios against (a) are taken block by
-block, then their median and interquartile range over the blocks, which
-cancels the machine's drift. Each variant runs as `--copies` identical models
-(and pipelines), the blocks taking them in turn: one copy of a model can run
-a few percent faster or slower than another for its whole life, and the
-A/A control measures that; the JSON has each copy's ratio too.
+The variants' compiled train steps take turns step by step and are compared
+block by block (`step_timing.py` states the method). Each variant runs as
+`--copies` identical models (and pipelines), the blocks taking them in turn;
+the A/A control measures how far two copies differ, and the JSON has each
+copy's ratio too.
+
+Backends: `--backend` (or `KERAS_BACKEND`) picks Keras's backend. On JAX and
+PyTorch the variants that are Keras models run (plain, plain_aa, mixup,
+mixup_pb, mixup_fixed, mixup_tb), fed from batches already on the device;
+the tf.data pipelines (kerasio, kl_mixup) and the draw diagnostics are
+TensorFlow's.
 
 Input pipelines: (a) and (b) read batches prefetched by tf.data, as in
 `fit`. The mixing pipelines of (c) and (d) run inside the timed call (no
@@ -54,6 +54,7 @@ Usage:
     python scripts/benchmark.py [--quick] [--models cnn resnet]
         [--batch-sizes 64 512] [--jit false true] [--sweep 32 64 ... 1024]
         [--steps-per-execution 1] [--blocks 15] [--copies 3] [--tag cpu]
+        [--backend tensorflow|jax|torch]
     python scripts/benchmark.py --count-ops
 """
 
@@ -61,24 +62,30 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from backend_choice import add_backend_argument  # noqa: E402
+from backend_choice import check_backend  # noqa: E402
+from backend_choice import select_backend  # noqa: E402
+
+if __name__ == "__main__":
+    select_backend(sys.argv[1:])
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
 from keras import tree  # noqa: E402
 
+import keras_io_reference  # noqa: E402
+import step_timing  # noqa: E402
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
 from mixup_model.sampling import MixParams  # noqa: E402
 from mixup_model.sampling import sample_batch_params  # noqa: E402
-import keras_io_reference  # noqa: E402
 from train_fashion_mnist import build_cnn  # noqa: E402
 
 NUM_CLASSES = 10
@@ -111,6 +118,9 @@ def build_resnet(input_shape=(32, 32, 3)):
 
 VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
             "kerasio", "kl_mixup")
+# The variants that are Keras models alone, without a tf.data pipeline or
+# TensorFlow ops of their own: they run on every backend.
+PORTABLE_VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb")
 DIAGNOSTIC_VARIANTS = ("mixup_late", "mixup_uniform", "mixup_xla_draw")
 
 # The batch-size sweep (CNN, no XLA): the floor, its A/A control, mixup and
@@ -123,8 +133,18 @@ MODELS = {
 }
 
 
+def make_batches(x, y, batch_size):
+    """Off TensorFlow: the data as a list of batches, which `step_timing`
+    moves to the device once and takes in turn."""
+    return [(x[i:i + batch_size], y[i:i + batch_size])
+            for i in range(0, len(x) - batch_size + 1, batch_size)]
+
+
 def make_pipelines(x, y, batch_size, seed=0):
     """The input pipeline of each variant, over the same in-memory data."""
+    if keras.backend.backend() != "tensorflow":
+        batches = make_batches(x, y, batch_size)
+        return {name: batches for name in PORTABLE_VARIANTS}
     n = len(x)
 
     def shuffled(s):
@@ -165,8 +185,8 @@ class FixedMixupModel(MixupModel):
 
     def sample_mix_params(self, batch_size, image_size=None):
         return MixParams(
-            lam=tf.fill([batch_size], 0.7),
-            perm=tf.reverse(tf.range(batch_size), [0]),
+            lam=ops.full([batch_size], 0.7),
+            perm=ops.flip(ops.arange(batch_size, dtype="int32")),
         )
 
 
@@ -241,27 +261,6 @@ def make_model(name, build, initial_weights, log_dir):
     return model
 
 
-class Stepper:
-    """One variant's compiled train function and its iterator."""
-
-    def __init__(self, model, dataset):
-        model.make_train_function()
-        self.function = model.train_function
-        self.iterator = iter(
-            model.distribute_strategy.experimental_distribute_dataset(dataset)
-        )
-        self.steps_per_execution = model.steps_per_execution
-
-    def step(self):
-        """Seconds per train step of one compiled call (which runs
-        `steps_per_execution` steps), waiting for its results."""
-        start = time.perf_counter()
-        logs = self.function(self.iterator)
-        # Fetching a result waits for the device (GPUs run asynchronously).
-        tree.map_structure(np.asarray, logs)
-        return (time.perf_counter() - start) / self.steps_per_execution
-
-
 def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
                  warmup, log_dir, steps_per_execution=1, config_seconds=90,
                  copies=3):
@@ -285,51 +284,20 @@ def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
                 jit_compile=jit, steps_per_execution=steps_per_execution,
             )
             assert model.jit_compile == jit, (name, model.jit_compile)
-            stepper = Stepper(model, pipelines[name])
-            for _ in range(warmup):
-                stepper.step()
-            steppers[name].append(stepper)
-    # Rounds per block: about `seconds` for a block.
-    round_seconds = sum(
-        min(st[0].step() for _ in range(3)) for st in steppers.values()
+            if keras.backend.backend() != "tensorflow":
+                # The JAX step takes the optimizer's and metrics' variables
+                # as its state, so they must exist: one step builds them.
+                # (TensorFlow builds them in the step's first trace.)
+                model.train_on_batch(x[:batch_size], y[:batch_size])
+            steppers[name].append(step_timing.Stepper(model, pipelines[name]))
+    times, rounds = step_timing.interleave(
+        steppers, blocks=blocks, seconds=seconds,
+        config_seconds=config_seconds, warmup=warmup,
     )
-    block = int(np.clip(seconds / round_seconds, 5, 2000))
-    # Fewer blocks where even the shortest block is long, but at least 5
-    # (or `blocks`, if that is fewer); then up to a whole number per copy.
-    affordable = int(config_seconds / (block * round_seconds))
-    blocks = min(blocks, max(5, affordable))
-    blocks = -(-blocks // copies) * copies
-    times = {name: [] for name in variants}
-    for b in range(blocks):
-        copy = b % copies
-        block_times = {name: [] for name in variants}
-        for r in range(block):
-            turns = variants[r % len(variants):] + variants[: r % len(variants)]
-            for name in turns:
-                block_times[name].append(steppers[name][copy].step())
-        for name in variants:
-            times[name].append(float(np.median(block_times[name])))
-    result = {}
-    for name in variants:
-        step = statistics.median(times[name])
-        result[name] = {
-            "ms_per_step": 1000 * step,
-            "images_per_s": batch_size / step,
-            "steps_per_block": block * steps_per_execution,
-            "copies": copies,
-            "ms_per_step_blocks": [round(1000 * t, 3) for t in times[name]],
-        }
-        for floor in ("plain", "mixup"):
-            if floor in times:
-                ratios = [t / f for t, f in zip(times[name], times[floor])]
-                q1, q2, q3 = np.percentile(ratios, [25, 50, 75]).tolist()
-                result[name][f"ratio_vs_{floor}"] = q2
-                result[name][f"ratio_vs_{floor}_iqr"] = [q1, q3]
-                if floor == "plain":
-                    result[name]["ratio_vs_plain_by_copy"] = [
-                        float(np.median(ratios[c::copies])) for c in range(copies)
-                    ]
-    return result
+    return step_timing.summarize(
+        times, batch_size, floors=("plain", "mixup"), copies=copies,
+        steps_per_block=rounds * steps_per_execution,
+    )
 
 
 def count_step_ops(model_name="cnn", batch_size=64, variants=("plain", "mixup")):
@@ -353,17 +321,21 @@ def count_step_ops(model_name="cnn", batch_size=64, variants=("plain", "mixup"))
 
 
 def describe_machine():
-    gpus = tf.config.list_physical_devices("GPU")
-    gpu_names = [
-        tf.config.experimental.get_device_details(g).get("device_name", g.name)
-        for g in gpus
-    ]
+    backend = keras.backend.backend()
+    versions = {"keras": keras.__version__, "tensorflow": tf.__version__}
+    if backend != "tensorflow":
+        versions[backend] = __import__(backend).__version__
     return {
+        "backend": backend,
         "cpu_cores": os.cpu_count(),
-        "gpus": gpu_names,
+        "processor": platform.processor() or platform.machine(),
+        "gpus": [d.device_kind for d in __import__("jax").devices() if d.platform == "gpu"]
+        if backend == "jax" else [
+            tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")
+        ] if backend == "tensorflow" else [],
         "platform": platform.platform(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
+        **versions,
     }
 
 
@@ -396,11 +368,16 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--models", nargs="+", default=["cnn", "resnet"], choices=sorted(MODELS))
     p.add_argument("--batch-sizes", nargs="+", type=int, default=[64, 512])
-    p.add_argument("--jit", nargs="+", default=["false", "true"], choices=["false", "true"])
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS),
-                   choices=VARIANTS + DIAGNOSTIC_VARIANTS)
+    p.add_argument("--jit", nargs="+", default=None, choices=["false", "true"],
+                   help="jit_compile of the steps (default: false and true on "
+                   "TensorFlow, true on JAX, false on PyTorch: each backend's "
+                   "usual step)")
+    p.add_argument("--variants", nargs="+", default=None,
+                   choices=VARIANTS + DIAGNOSTIC_VARIANTS,
+                   help="default: every variant the backend runs")
     p.add_argument("--sweep", nargs="*", type=int, default=[32, 64, 128, 256, 512, 1024],
-                   help="batch sizes for the (b)/(a) sweep on the CNN without XLA")
+                   help="batch sizes for the (b)/(a) sweep on the CNN, with the "
+                   "first --jit setting")
     p.add_argument("--blocks", type=int, default=15,
                    help="at most; fewer (but at least 5) where blocks are long")
     p.add_argument("--config-seconds", type=float, default=90,
@@ -412,17 +389,38 @@ def parse_args(argv=None):
                    help="identical models per variant, taking blocks in turn "
                    "(one copy can be a few percent faster or slower than another)")
     p.add_argument("--out", default=os.path.join(REPO, "logs", "benchmarks"))
-    p.add_argument("--tag", default="cpu", help="name of the JSON file")
+    p.add_argument("--tag", default=None,
+                   help="name of the JSON file (default: cpu, and cpu_<backend> "
+                   "off TensorFlow)")
     p.add_argument("--steps-per-execution", type=int, default=1,
                    help="train steps per compiled call (Keras's compile option); "
                    "more steps per call take Python's per-call overhead out "
                    "of the timings")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
     p.add_argument("--count-ops", action="store_true",
-                   help="only count the ops of the CNN's train step, plain and mixup")
+                   help="only count the ops of the CNN's train step, plain and "
+                   "mixup (TensorFlow)")
+    add_backend_argument(p)
     args = p.parse_args(argv)
+    check_backend(p, args)
+    on_tensorflow = args.backend == "tensorflow"
     if args.copies < 1:
         p.error(f"--copies must be at least 1, got {args.copies}")
+    if args.tag is None:
+        args.tag = "cpu" if on_tensorflow else f"cpu_{args.backend}"
+    if args.jit is None:
+        args.jit = {"tensorflow": ["false", "true"], "jax": ["true"]}.get(
+            args.backend, ["false"])
+    if args.variants is None:
+        args.variants = list(VARIANTS if on_tensorflow else PORTABLE_VARIANTS)
+    not_here = [v for v in args.variants if v not in PORTABLE_VARIANTS]
+    if not on_tensorflow and (not_here or args.count_ops):
+        p.error(f"--backend {args.backend} runs the variants "
+                f"{', '.join(PORTABLE_VARIANTS)}; "
+                f"{', '.join(not_here) or '--count-ops'} need TensorFlow")
+    if args.backend == "torch" and args.steps_per_execution != 1:
+        p.error("--steps-per-execution must be 1 on PyTorch (Keras supports "
+                f"no other value there), got {args.steps_per_execution}")
     if "plain" not in args.variants:
         args.variants.insert(0, "plain")
     if "mixup_tb" in args.variants and "mixup" not in args.variants:
@@ -453,7 +451,7 @@ def main(argv=None):
                 print(format_table(rows[-1:], args.variants).splitlines()[-1], flush=True)
     sweep = []
     for batch_size in args.sweep:
-        results = bench_config("cnn", batch_size, False, SWEEP_VARIANTS,
+        results = bench_config("cnn", batch_size, args.jit[0] == "true", SWEEP_VARIANTS,
                                args.blocks, args.seconds, args.warmup, args.out,
                                args.steps_per_execution, args.config_seconds, args.copies)
         sweep.append({"batch_size": batch_size, "ratio_vs_plain": results["mixup"]["ratio_vs_plain"],
@@ -475,7 +473,7 @@ def main(argv=None):
     if sweep:
         print("\n| batch | " + " | ".join(str(s["batch_size"]) for s in sweep) + " |")
         print("|---|" + "---|" * len(sweep))
-        print("| mixup/plain (CNN, no XLA) | " + " | ".join(f"{s['ratio_vs_plain']:.3f}" for s in sweep) + " |")
+        print(f"| mixup/plain (CNN, {'XLA' if args.jit[0] == 'true' else 'no XLA'}) | " + " | ".join(f"{s['ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| mixup_fixed/plain | " + " | ".join(f"{s['fixed_ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| A/A control, plain_aa/plain | " + " | ".join(f"{s['aa_ratio_vs_plain']:.3f}" for s in sweep) + " |")
     os.makedirs(args.out, exist_ok=True)

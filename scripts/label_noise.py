@@ -34,6 +34,12 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+from backend_choice import add_backend_argument  # noqa: E402
+from backend_choice import check_backend  # noqa: E402
+from backend_choice import select_backend  # noqa: E402
+
+if __name__ == "__main__":
+    select_backend(sys.argv[1:])
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -200,7 +206,10 @@ def parse_args(argv=None):
     )
     parser.add_argument("--data-dir", default=job.parse_args([]).data_dir)
     parser.add_argument("--verbose", type=int, default=0)
-    return parser.parse_args(argv)
+    add_backend_argument(parser)
+    args = parser.parse_args(argv)
+    check_backend(parser, args)
+    return args
 
 
 def main(argv=None):

@@ -24,6 +24,12 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+from backend_choice import add_backend_argument  # noqa: E402
+from backend_choice import check_backend  # noqa: E402
+from backend_choice import select_backend  # noqa: E402
+
+if __name__ == "__main__":
+    select_backend(sys.argv[1:])
 
 import experiment_stats  # noqa: E402
 import train_fashion_mnist as job  # noqa: E402
@@ -133,7 +139,10 @@ def parse_args(argv=None):
         help="print the summary of the seeds already in --out; train nothing",
     )
     parser.add_argument("--verbose", type=int, default=0)
-    return parser.parse_args(argv)
+    add_backend_argument(parser)
+    args = parser.parse_args(argv)
+    check_backend(parser, args)
+    return args
 
 
 def main(argv=None):

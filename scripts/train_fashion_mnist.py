@@ -34,22 +34,14 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-BACKENDS = ("tensorflow", "jax", "torch")
+from backend_choice import BACKENDS  # noqa: E402,F401 (used by tests)
+from backend_choice import add_backend_argument  # noqa: E402
+from backend_choice import backend_option  # noqa: E402,F401 (used by tests)
+from backend_choice import check_backend  # noqa: E402
+from backend_choice import select_backend  # noqa: E402
 
-
-def backend_option(argv):
-    """The value of `--backend` in `argv`, or None."""
-    for i, arg in enumerate(argv):
-        if arg == "--backend" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith("--backend="):
-            return arg.split("=", 1)[1]
-    return None
-
-
-if __name__ == "__main__" and backend_option(sys.argv[1:]):
-    # Keras reads KERAS_BACKEND once, when it is imported below.
-    os.environ["KERAS_BACKEND"] = backend_option(sys.argv[1:])
+if __name__ == "__main__":
+    select_backend(sys.argv[1:])
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -279,13 +271,7 @@ def parse_args(argv=None):
         help="train steps per compiled call; amortizes Python overhead "
         "(default 32; 1 on PyTorch, the only value Keras supports there)",
     )
-    parser.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=keras.backend.backend(),
-        help="Keras backend (default: KERAS_BACKEND, else tensorflow); "
-        "given on the command line, it is set before Keras is imported",
-    )
+    add_backend_argument(parser)
     parser.add_argument(
         "--jit-compile",
         default="auto",
@@ -300,12 +286,7 @@ def parse_args(argv=None):
     )
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
-    if args.backend != keras.backend.backend():
-        parser.error(
-            f"--backend {args.backend}: Keras was already imported with the "
-            f"{keras.backend.backend()} backend. Pass --backend on the "
-            "command line, or set KERAS_BACKEND."
-        )
+    check_backend(parser, args)
     return args
 
 

@@ -6,23 +6,26 @@ import os
 import numpy as np
 import pytest
 
+import benchmark
+from mixup_model import MixupModel
 from tests.backends import BACKEND
+from tests.backends import JIT_COMPILE
+from tests.backends import numpy
+from tests.backends import tensorflow_only
 
-# The step-cost benchmark times TensorFlow's compiled steps; the backend
-# comparison runs each backend in a process of its own (test_backend_benchmark).
-pytestmark = pytest.mark.skipif(
-    BACKEND != "tensorflow", reason="the benchmark times TensorFlow steps"
-)
-benchmark = pytest.importorskip("benchmark") if BACKEND == "tensorflow" else None
+# What the benchmark runs on this backend by default.
+VARIANTS = benchmark.VARIANTS if BACKEND == "tensorflow" else benchmark.PORTABLE_VARIANTS
 
 
 def test_benchmark_runs_at_a_tiny_size(tmp_path):
+    jits = ["false", "true"]
     report = benchmark.main(
-        ["--quick", "--jit", "false", "true", "--out", str(tmp_path), "--tag", "smoke"]
+        ["--quick", "--jit", *jits, "--out", str(tmp_path), "--tag", "smoke"]
     )
+    assert report["machine"]["backend"] == BACKEND
     assert [(r["model"], r["jit"]) for r in report["rows"]] == [("cnn", False), ("cnn", True)]
     for row in report["rows"]:
-        assert set(row["results"]) == set(benchmark.VARIANTS)
+        assert set(row["results"]) == set(VARIANTS)
         assert row["results"]["plain"]["ratio_vs_plain"] == 1.0
         assert row["results"]["mixup"]["ratio_vs_mixup"] == 1.0
         for result in row["results"].values():
@@ -38,6 +41,21 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
         assert json.load(f)["rows"] == report["rows"]
 
 
+def test_each_backend_runs_its_usual_step_and_refuses_tensorflow_variants(capsys):
+    args = benchmark.parse_args([])
+    assert args.variants == list(VARIANTS)
+    assert args.jit == {"tensorflow": ["false", "true"], "jax": ["true"],
+                        "torch": ["false"]}[BACKEND]
+    assert args.tag == ("cpu" if BACKEND == "tensorflow" else f"cpu_{BACKEND}")
+    if BACKEND != "tensorflow":
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(["--variants", "mixup", "kerasio"])
+        assert "kerasio need TensorFlow" in capsys.readouterr().err
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(["--count-ops"])
+        assert "--count-ops need TensorFlow" in capsys.readouterr().err
+
+
 def test_copies_must_be_positive(capsys):
     with pytest.raises(SystemExit):
         benchmark.parse_args(["--copies", "0"])
@@ -49,19 +67,45 @@ def test_fixed_ablation_does_not_sample():
     model = benchmark.make_model("mixup_fixed", build, build().get_weights(), None)
     first, second = (model.sample_mix_params(4) for _ in range(2))
     for params in (first, second):
-        np.testing.assert_array_equal(params.lam.numpy(), np.full(4, 0.7, "float32"))
-        np.testing.assert_array_equal(params.perm.numpy(), [3, 2, 1, 0])
-    # The real model draws anew each time; the ablation must not.
-    real = benchmark.make_model("mixup", build, build().get_weights(), None)
-    assert not np.array_equal(
-        real.sample_mix_params(64).perm.numpy(), real.sample_mix_params(64).perm.numpy()
-    )
+        np.testing.assert_array_equal(numpy(params.lam), np.full(4, 0.7, "float32"))
+        np.testing.assert_array_equal(numpy(params.perm), [3, 2, 1, 0])
+
+
+@pytest.mark.parametrize("jit", JIT_COMPILE)
+def test_steppers_train_the_models(jit, tmp_path):
+    # The steppers drive the real compiled steps on this backend: every
+    # variant trains (its weights move), mixup draws anew each step (its
+    # seed state advances) and the statistics variant records.
+    x = np.random.default_rng(0).random((32, 28, 28, 1), dtype=np.float32)
+    y = np.eye(10, dtype="float32")[np.arange(32) % 10]
+    pipelines = benchmark.make_pipelines(x, y, batch_size=8)
+    build, _ = benchmark.MODELS["cnn"]
+    initial = build().get_weights()
+    for name in benchmark.PORTABLE_VARIANTS:
+        model = benchmark.make_model(name, build, initial, str(tmp_path))
+        model.compile("adam", "categorical_crossentropy", jit_compile=jit)
+        model.train_on_batch(x[:8], y[:8])
+        before = [w.copy() for w in model.get_weights()]
+        draws = isinstance(model, MixupModel) and name != "mixup_fixed"
+        seed_before = numpy(model.mixup_seed_generator.state) if draws else None
+        stepper = benchmark.step_timing.Stepper(model, pipelines[name])
+        assert all(stepper.step() > 0 for _ in range(3))
+        stepper.close()
+        assert int(numpy(model.optimizer.iterations)) == 4, name
+        assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())), name
+        if draws:
+            assert not np.array_equal(numpy(model.mixup_seed_generator.state), seed_before), name
+        recording = getattr(model, "mixup_statistics", None) is not None
+        assert recording == (name == "mixup_tb"), name
+        if recording:
+            assert model.mixup_statistics.results()
 
 
 def _is_permutation(perm):
     return sorted(perm.tolist()) == list(range(len(perm)))
 
 
+@tensorflow_only
 def test_late_draw_diagnostic_draws_but_blends_fixed():
     build, _ = benchmark.MODELS["cnn"]
     model = benchmark.make_model("mixup_late", build, build().get_weights(), None)
@@ -74,6 +118,7 @@ def test_late_draw_diagnostic_draws_but_blends_fixed():
     assert _is_permutation(model._late_draw.perm.numpy())
 
 
+@tensorflow_only
 @pytest.mark.parametrize("name", ["mixup_uniform", "mixup_xla_draw"])
 def test_draw_diagnostics_draw_a_lambda_and_partners(name):
     build, _ = benchmark.MODELS["cnn"]
@@ -90,18 +135,21 @@ def test_draw_diagnostics_draw_a_lambda_and_partners(name):
         assert np.mean(np.minimum(first.lam.numpy(), 1 - first.lam.numpy()) < 0.05) < 0.4
 
 
+@tensorflow_only
 def test_diagnostics_only_run_when_named():
     assert benchmark.parse_args([]).variants == list(benchmark.VARIANTS)
     args = benchmark.parse_args(["--variants", "mixup", "mixup_late"])
     assert args.variants == ["plain", "mixup", "mixup_late"]
 
 
+@tensorflow_only
 def test_count_ops_sees_what_mixup_adds():
     counts = benchmark.main(["--count-ops"])
     assert set(counts) == {"plain", "mixup"}
     assert counts["mixup"]["ops_not_const"] > counts["plain"]["ops_not_const"] > 0
 
 
+@tensorflow_only
 def test_variants_train_as_they_claim(tmp_path):
     # The steppers drive the real compiled steps: the statistics variant
     # records, and every variant's step trains its model.
@@ -113,7 +161,7 @@ def test_variants_train_as_they_claim(tmp_path):
     for name in benchmark.VARIANTS + benchmark.DIAGNOSTIC_VARIANTS:
         model = benchmark.make_model(name, build, initial, str(tmp_path))
         model.compile("adam", "categorical_crossentropy", steps_per_execution=2)
-        stepper = benchmark.Stepper(model, pipelines[name])
+        stepper = benchmark.step_timing.Stepper(model, pipelines[name])
         assert stepper.step() > 0
         assert int(model.optimizer.iterations.numpy()) == 2, name
         recording = getattr(model, "mixup_statistics", None) is not None
