@@ -47,7 +47,7 @@ def bench_backend(batch_sizes, blocks, steps):
     import numpy as np
 
     from mixup_model import MixupModel
-    from train_fashion_mnist import build_cnn
+    from models import build_cnn
 
     rows = []
     for batch_size in batch_sizes:

@@ -86,7 +86,7 @@ from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
 from mixup_model.sampling import MixParams  # noqa: E402
 from mixup_model.sampling import sample_batch_params  # noqa: E402
-from train_fashion_mnist import build_cnn  # noqa: E402
+from models import build_cnn  # noqa: E402
 
 NUM_CLASSES = 10
 ALPHA = 0.2

@@ -106,7 +106,8 @@ class Stepper:
                 variable.assign(value)
 
 
-def interleave(steppers, *, blocks, seconds, config_seconds=None, warmup=0):
+def interleave(steppers, *, blocks, seconds, config_seconds=None, warmup=0,
+               min_rounds=5):
     """Times the steppers' steps taking turns.
 
     Args:
@@ -119,6 +120,7 @@ def interleave(steppers, *, blocks, seconds, config_seconds=None, warmup=0):
             blocks (but at least 5, or `blocks` if fewer) where blocks are
             long. None: no limit.
         warmup: steps per stepper before timing (tracing, compilation).
+        min_rounds: rounds per block at least, however long a round is.
 
     Returns:
         `(times, rounds)`: a dict from name to each block's median seconds
@@ -131,7 +133,7 @@ def interleave(steppers, *, blocks, seconds, config_seconds=None, warmup=0):
             for _ in range(warmup):
                 stepper.step()
     round_seconds = sum(min(st[0].step() for _ in range(3)) for st in steppers.values())
-    rounds = int(np.clip(seconds / round_seconds, 5, 2000))
+    rounds = int(np.clip(seconds / round_seconds, min_rounds, 2000))
     if config_seconds is not None:
         affordable = int(config_seconds / (rounds * round_seconds))
         blocks = min(blocks, max(5, affordable))

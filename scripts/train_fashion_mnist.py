@@ -48,6 +48,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_io_reference  # noqa: E402
+from models import build_cnn  # noqa: E402
 from mixup_model import ExpectedCalibrationError  # noqa: E402
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
@@ -58,24 +59,6 @@ DEFAULT_DATA_DIR = os.path.join(
     os.path.dirname(REPO), "shared", "datasets", "fashion-mnist"
 )
 VALIDATION_SIZE = 2000  # the keras.io example holds out the first 2,000
-
-
-def build_cnn():
-    """The keras.io example's CNN, unchanged."""
-    layers = keras.layers
-    return keras.Sequential(
-        [
-            keras.Input(shape=(28, 28, 1)),
-            layers.Conv2D(16, (5, 5), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Conv2D(32, (5, 5), activation="relu"),
-            layers.MaxPooling2D(pool_size=(2, 2)),
-            layers.Dropout(0.2),
-            layers.GlobalAveragePooling2D(),
-            layers.Dense(128, activation="relu"),
-            layers.Dense(10, activation="softmax"),
-        ]
-    )
 
 
 def load_data(data_dir, train_size=None):
