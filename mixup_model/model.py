@@ -65,10 +65,14 @@ class MixedStep:
         params: The batch's `MixParams`.
         manifold_pending: With `mix_layer`, True until the layer's first call
             in the step has mixed its outputs.
+        targets: The `MixedTargets` that the loss computed, with the
+            `(y, y_pred, sample_weight)` they were computed from, for the
+            metrics to reuse where the backend allows it.
     """
 
     params: typing.Any
     manifold_pending: bool = False
+    targets: typing.Any = None
 
 
 def _functional_init_arguments(args, kwargs):
@@ -604,8 +608,9 @@ class MixupModel(backend.TrainStep, keras.Model):
     def _mixed_targets(self, y, y_pred, sample_weight):
         """The `MixedTargets` of the batch being trained, else None.
 
-        Computed afresh for the loss and for the metrics: on JAX the loss
-        runs inside `jax.grad`, whose values cannot be carried out of it.
+        Computed once for the loss and the metrics where the backend runs
+        both on the same tensors (TensorFlow, PyTorch); on JAX, afresh for
+        each (see `LOSS_VALUES_REACH_METRICS`).
         """
         step = self._traced_step()
         if step is None or y is None or not self._mixes_targets:
@@ -615,10 +620,18 @@ class MixupModel(backend.TrainStep, keras.Model):
                 f"`mix_layer`={self.mix_layer!r} was not called in the "
                 "model's forward pass, so its activations could not be mixed."
             )
-        return mix_targets(
+        arguments = (y, y_pred, sample_weight)
+        if step.targets is not None and all(
+            a is b for a, b in zip(step.targets[0], arguments)
+        ):
+            return step.targets[1]
+        targets = mix_targets(
             y, y_pred, sample_weight, step.params,
             label_smoothing=self.label_smoothing,
         )
+        if self.LOSS_VALUES_REACH_METRICS:
+            step.targets = (arguments, targets)
+        return targets
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True

@@ -16,7 +16,9 @@ from tests.backends import numpy
 from tests.helpers import classification_data
 from tests.helpers import dense_classifier
 from tests.subprocess_utils import child_env
+from tests.subprocess_utils import free_port
 from tests.subprocess_utils import run_python
+from tests.subprocess_utils import run_together
 
 
 def _compiled(model, jit="auto"):
@@ -53,6 +55,31 @@ def test_the_random_state_advances_every_step_in_train_on_batch():
     assert [int(s[1]) for s in states] == [0, 1, 2]
     # Same weights, different lambdas: different losses.
     assert len(set(np.round(losses, 6))) == 3
+
+
+def test_mixed_targets_are_computed_once_where_the_backend_allows(monkeypatch):
+    # TensorFlow and PyTorch run the loss and the metrics on the same
+    # tensors, so the metrics reuse the loss's mixed targets; on JAX the
+    # loss runs inside `jax.grad`, and each computes its own.
+    import traceback
+
+    import mixup_model.model as model_module
+
+    callers = []
+    mix_targets = model_module.mix_targets
+
+    def counting(*args, **kwargs):
+        names = [frame.name for frame in traceback.extract_stack()]
+        callers.append("compute_metrics" if "compute_metrics" in names else "loss")
+        return mix_targets(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "mix_targets", counting)
+    x, y = classification_data(n=16)
+    model = MixupModel(dense_classifier(), alpha=1.0, seed=3)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.train_on_batch(x, y)
+    assert "loss" in callers
+    assert ("compute_metrics" in callers) == (BACKEND == "jax")
 
 
 def _lams(seed, steps=3, n=8):
@@ -254,3 +281,47 @@ def test_data_parallel_over_two_devices():
     assert report["plain"]["all-gather"] == 0
     assert report["mixup"]["all-gather"] > 0
     assert report["mixup"]["all-reduce"] >= report["plain"]["all-reduce"]
+
+
+_TORCH_PROCESS = textwrap.dedent("""
+    import json, os
+    import numpy as np
+    import torch.distributed as dist
+    import keras
+    from mixup_model import MixupModel
+    from tests.helpers import classification_data, dense_classifier
+
+    if os.environ["RANK"] != "none":
+        dist.init_process_group("gloo")  # rank, world size, address: env
+    model = MixupModel(dense_classifier(), alpha=1.0, seed=5)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    params = model.sample_mix_params(64)
+    x, y = classification_data(n=16)
+    loss = float(model.train_on_batch(x, y))
+    print(json.dumps({
+        "lam": keras.ops.convert_to_numpy(params.lam).tolist(),
+        "perm": keras.ops.convert_to_numpy(params.perm).tolist(),
+        "loss": loss,
+    }))
+""")
+
+
+@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's process groups")
+def test_each_pytorch_process_draws_its_own_lambdas():
+    # What the docs claim for several processes on PyTorch (one per GPU,
+    # `torch.distributed` initialised): with the same seed, each process
+    # folds its rank into the draws, so no two draw the same lambdas.
+    port = str(free_port())
+    envs = [
+        child_env(KERAS_BACKEND="torch", RANK=str(rank), WORLD_SIZE="2",
+                  MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+        for rank in range(2)
+    ]
+    rank0, rank1 = run_together(_TORCH_PROCESS, envs)
+    alone = run_python(_TORCH_PROCESS, env=child_env(KERAS_BACKEND="torch", RANK="none"))
+    for result in (rank0, rank1, alone):
+        assert sorted(result["perm"]) == list(range(64))
+        assert np.isfinite(result["loss"])
+    assert not np.allclose(rank0["lam"], rank1["lam"])
+    assert rank0["perm"] != rank1["perm"]
+    assert not np.allclose(rank0["lam"], alone["lam"])

@@ -6,6 +6,10 @@ class InPlaceTrainStep:
     `torch.compile`) call `train_step(data)`; the mixup draws assign the
     random state and statistics directly."""
 
+    # The loss and the metrics run in one trace (or eagerly), on the same
+    # tensors: the metrics may reuse what the loss computed.
+    LOSS_VALUES_REACH_METRICS = True
+
     def train_step(self, data):
         begun = self._begin_mixed_step(data)
         if begun is None:

@@ -55,6 +55,10 @@ class TrainStep:
     """JAX's trainer calls `train_step(state, data)` under `jax.jit` and
     expects `(logs, state)` back."""
 
+    # The loss runs inside `jax.grad`, whose values cannot be carried out of
+    # it to the metrics (`UnexpectedTracerError`): each computes its own.
+    LOSS_VALUES_REACH_METRICS = False
+
     def train_step(self, state, data):
         trainable, non_trainable, optimizer_variables, metrics = state
         mapping = list(zip(self.trainable_variables, trainable)) + list(
