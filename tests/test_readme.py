@@ -76,3 +76,23 @@ def test_performance_numbers_are_the_recorded_runs():
         ratio = f"{diagnostics[name]['ratio_vs_plain']:.3f}"
         assert re.search(re.escape(label) + r"[^`]*?: " + re.escape(ratio), text), name
     assert f"mixup {diagnostics['mixup']['ratio_vs_plain']:.3f}, the ablation" in text
+
+
+def test_jax_and_pytorch_step_numbers_are_the_recorded_runs():
+    with open(README) as f:
+        lines = f.read().splitlines()
+    for backend in ("jax", "torch"):
+        report = _recorded(f"benchmark_cpu_{backend}.json")
+        assert report["machine"]["backend"] == backend
+        quoted = [line for line in lines if line.startswith(f"| {backend} | cnn |")]
+        assert len(quoted) == len(report["rows"]) == 2
+        for row in report["rows"]:
+            results = row["results"]
+            expected = "| " + " | ".join(
+                [backend, row["model"], str(row["batch_size"]),
+                 "on" if row["jit"] else "off",
+                 f"{results['plain']['ms_per_step']:.1f}"]
+                + [benchmark.format_ratio(results[name]) for name in
+                   ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb")]
+            ) + " |"
+            assert expected in quoted, expected
