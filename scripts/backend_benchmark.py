@@ -23,7 +23,6 @@ Usage:
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,8 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("plain", "plain_aa", "mixup")
-from backend_choice import BACKENDS  # noqa: E402  (scripts/ is on the path)
+import benchmark_reports  # noqa: E402  (scripts/ is on the path)
+from backend_choice import BACKENDS  # noqa: E402
 
 
 def _ratio_summary(ratios):
@@ -177,20 +177,13 @@ def main(argv=None):
         return None
     reports = [run_backend(backend, args) for backend in args.backends]
     report = {
-        "machine": {
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "python": platform.python_version(),
-        },
+        "machine": benchmark_reports.host(),
         "settings": {"blocks": args.blocks, "steps": args.steps},
         "backends": reports,
     }
     print(format_table(reports))
     if args.tag:
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, f"backend_benchmark_{args.tag}.json")
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
+        benchmark_reports.write_json(report, args.out, f"backend_benchmark_{args.tag}.json")
     return report
 
 

@@ -59,7 +59,6 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -81,6 +80,7 @@ from keras import ops  # noqa: E402
 from keras import tree  # noqa: E402
 
 import keras_io_reference  # noqa: E402
+import benchmark_reports  # noqa: E402
 import step_timing  # noqa: E402
 from mixup_model import MixupModel  # noqa: E402
 from mixup_model import MixupTensorBoard  # noqa: E402
@@ -476,11 +476,7 @@ def main(argv=None):
         print(f"| mixup/plain (CNN, {'XLA' if args.jit[0] == 'true' else 'no XLA'}) | " + " | ".join(f"{s['ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| mixup_fixed/plain | " + " | ".join(f"{s['fixed_ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| A/A control, plain_aa/plain | " + " | ".join(f"{s['aa_ratio_vs_plain']:.3f}" for s in sweep) + " |")
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"benchmark_{args.tag}.json")
-    with open(path, "w") as f:
-        json.dump(report, f, indent=2)
-    print(f"\nwrote {path}")
+    print("\nwrote " + benchmark_reports.write_json(report, args.out, f"benchmark_{args.tag}.json"))
     return report
 
 

@@ -494,6 +494,8 @@ def main(argv=None):
     args = parse_args(argv)
     sys.path.insert(0, REPO)
     sys.path.insert(0, os.path.join(REPO, "scripts"))
+    import benchmark_reports
+
     if args.child:
         report = run_torch_part(args) if args.child == "torch" else run_keras_part(
             args.child, args)
@@ -506,19 +508,14 @@ def main(argv=None):
     add_floors(parts)
     report = {
         "gpu": nvidia_smi(),
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
-                    "python": platform.python_version()},
+        "machine": benchmark_reports.host(),
         "settings": {k: v for k, v in vars(args).items()
                      if k not in ("out", "child", "min_rounds")},
         "parts": parts,
     }
     print(format_table(parts))
     if args.tag:
-        os.makedirs(args.out, exist_ok=True)
-        path = os.path.join(args.out, f"gpu_benchmark_{args.tag}.json")
-        with open(path, "w") as f:
-            json.dump(report, f, indent=2)
-        print(f"wrote {path}")
+        print("wrote " + benchmark_reports.write_json(report, args.out, f"gpu_benchmark_{args.tag}.json"))
     return report
 
 

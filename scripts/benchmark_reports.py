@@ -1,0 +1,25 @@
+"""Where the benchmarks' reports go (no Keras import: the GPU benchmark's
+parent process runs without a backend)."""
+
+import json
+import os
+import platform
+
+
+def host():
+    """The machine the numbers come from, as hardware and Python."""
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+
+
+def write_json(report, out, filename):
+    """Writes `report` to `<out>/<filename>`; returns the path."""
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, filename)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2)
+    return path
