@@ -340,7 +340,7 @@ def describe_machine():
 
 
 def format_ratio(result):
-    """`ratio ±half the interquartile range`, as the README's table quotes it."""
+    """`ratio ±half the interquartile range`, as docs/performance.md quotes it."""
     q1, q3 = result["ratio_vs_plain_iqr"]
     return f"{result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f}"
 

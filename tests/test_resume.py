@@ -122,5 +122,5 @@ print(json.dumps({
 def test_op_determinism_gives_bitwise_identical_runs():
     report = run_python(DETERMINISM)
     assert report["identical"]
-    # Keras turns XLA off under op determinism (documented in the README).
+    # Keras turns XLA off under op determinism (documented in docs/distribution.md).
     assert report["jit_compile"] is False

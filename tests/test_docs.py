@@ -1,27 +1,51 @@
-"""The README's Python examples run as written, in order, and its
-performance numbers are those of the recorded benchmark runs."""
+"""The README's and the guides' Python examples run as written, every link
+between the pages resolves, and the performance page's numbers are those of
+the recorded benchmark runs."""
 
 import json
 import os
 import re
 
+import pytest
+
 import benchmark
 
-README = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"
-)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+README = os.path.join(REPO, "README.md")
+DOCS = os.path.join(REPO, "docs")
+PERFORMANCE = os.path.join(DOCS, "performance.md")
+# The pages whose examples build on one another, in reading order.
+GUIDES = ("guide.md", "tensorboard.md", "distribution.md")
 
 
-def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
+def _python_blocks(path):
     # Top-level blocks run; indented ones (inside list items) are fragments
     # that need more than one machine, e.g. the multi-worker loop.
-    with open(README) as f:
-        blocks = re.findall(r"^```python\n(.*?)^```$", f.read(), flags=re.S | re.M)
-    assert len(blocks) >= 5
+    with open(path) as f:
+        return re.findall(r"^```python\n(.*?)^```$", f.read(), flags=re.S | re.M)
+
+
+def _run(paths, namespace):
+    for path in paths:
+        for block in _python_blocks(path):
+            exec(compile(block, path, "exec"), namespace)
+    return namespace
+
+
+def test_readme_examples_run_on_their_own(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the examples save files
-    namespace = {}
-    for block in blocks:
-        exec(compile(block, README, "exec"), namespace)
+    namespace = _run([README], {})
+    assert 0.0 <= namespace["accuracy"] <= 1.0
+    assert (tmp_path / "logs" / "quickstart" / "mixed_batch.png").exists()
+    assert (tmp_path / "mixup_cnn.keras").exists()
+    assert namespace["net"].alpha == 0.2  # the functional one, trained last
+
+
+def test_guide_examples_run_in_reading_order(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    paths = [os.path.join(DOCS, name) for name in GUIDES]
+    assert all(len(_python_blocks(path)) >= 1 for path in paths)
+    namespace = _run(paths, {})
     assert namespace["restored"].alpha == 0.2
     assert namespace["net"].lambda_mode == "per_batch"
     assert "Mixup: alpha=0.2" in capsys.readouterr().out
@@ -29,21 +53,56 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch, capsys):
     assert namespace["distributed"].mixup_config()["seed"] == 0
 
 
-# The README's performance table, column by column after model/batch/XLA.
+def _links(path):
+    with open(path) as f:
+        text = f.read()
+    # Outside code blocks only.
+    text = re.sub(r"^```.*?^```$", "", text, flags=re.S | re.M)
+    return re.findall(r"\]\(([^)\s]+)\)", text)
+
+
+def _anchors(path):
+    """GitHub's heading anchors of a Markdown file."""
+    with open(path) as f:
+        text = re.sub(r"^```.*?^```$", "", f.read(), flags=re.S | re.M)
+    anchors = set()
+    for heading in re.findall(r"^#+ (.+)$", text, flags=re.M):
+        anchor = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(anchor)
+    return anchors
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md"] + sorted(f"docs/{n}" for n in os.listdir(DOCS) if n.endswith(".md"))
+)
+def test_every_link_resolves(page):
+    path = os.path.join(REPO, page)
+    links = [link for link in _links(path) if not re.match(r"https?://", link)]
+    for link in links:
+        target, _, anchor = link.partition("#")
+        target_path = (
+            os.path.normpath(os.path.join(os.path.dirname(path), target)) if target else path
+        )
+        assert os.path.exists(target_path), f"{page}: {link}"
+        if anchor:
+            assert anchor in _anchors(target_path), f"{page}: {link}"
+
+
+# The performance page's table, column by column after model/batch/XLA.
 TABLE_VARIANTS = ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
                   "kerasio", "kl_mixup")
 
 
 def _recorded(name):
-    path = os.path.join(os.path.dirname(README), "docs", name)
+    path = os.path.join(DOCS, name)
     with open(path) as f:
         return json.load(f)
 
 
 def test_performance_numbers_are_the_recorded_runs():
-    # Re-running the benchmark without updating the README (or the reverse)
-    # fails here: the README quotes docs/benchmark_cpu*.json.
-    with open(README) as f:
+    # Re-running the benchmark without updating the page (or the reverse)
+    # fails here: it quotes docs/benchmark_cpu*.json.
+    with open(PERFORMANCE) as f:
         readme = f.read()
     table = {
         tuple(cells[:3]): cells[3:]
@@ -79,7 +138,7 @@ def test_performance_numbers_are_the_recorded_runs():
 
 
 def test_jax_and_pytorch_step_numbers_are_the_recorded_runs():
-    with open(README) as f:
+    with open(PERFORMANCE) as f:
         lines = f.read().splitlines()
     for backend in ("jax", "torch"):
         report = _recorded(f"benchmark_cpu_{backend}.json")
