@@ -36,9 +36,12 @@ def _fake_run(calls):
     def run(args):
         calls.append(args.seed)
         base = 0.8 + 0.01 * args.seed
+        shifts = [("mixup", 0.01), ("baseline", 0.0)]
+        if args.keras_io_reference:
+            shifts.append(("keras.io", 0.02 + 0.001 * args.seed))
         return {
             arm: {"test_accuracy": base + shift, "test_loss": 0.5 - shift, "test_ece": 0.02}
-            for arm, shift in (("mixup", 0.01), ("baseline", 0.0))
+            for arm, shift in shifts
         }
 
     return run
@@ -61,6 +64,25 @@ def test_seeds_script_saves_each_seed_and_resumes(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="other --out|another --out"):
         seeds.main(["--seeds", "4", "--epochs", "3", "--out", out])
     assert "mixup − baseline" in seeds.format_summary(record["summary"], record["settings"])
+
+
+def test_seeds_script_compares_with_the_keras_io_pipeline(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(seeds.job, "run", _fake_run(calls))
+    out = str(tmp_path / "seeds.json")
+    record = seeds.main(["--seeds", "1", "2", "3", "--keras-io-reference", "--out", out])
+    assert record["settings"]["keras_io_reference"] is True
+    diff = record["summary"]["mixup_minus_keras_io"]["test_accuracy"]
+    # Per seed, mixup − keras.io = 0.01 − (0.02 + 0.001·seed).
+    assert diff["mean"] == pytest.approx(-0.012)
+    low, high = diff["ci95"]
+    assert low < -0.012 < high < 0  # the interval excludes 0 here
+    assert record["summary"]["keras.io"]["test_accuracy"]["mean"] == pytest.approx(0.842)
+    table = seeds.format_summary(record["summary"], record["settings"])
+    assert "| keras.io |" in table and "| mixup − keras.io |" in table
+    # A two-arm record is not extended with a third arm.
+    with pytest.raises(SystemExit, match="another --out"):
+        seeds.main(["--seeds", "4", "--out", out])
 
 
 def test_corrupt_labels_changes_exactly_the_fraction_to_other_classes():
