@@ -130,12 +130,18 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
     )
     shutil.rmtree(log_dir, ignore_errors=True)
     timer = EpochTimer()
+    # The keras.io code mixes in tf.data, outside the model, where there are
+    # no mixup statistics to log: Keras's own callback logs its curves.
+    tensorboard = (
+        keras.callbacks.TensorBoard(log_dir) if keras_io_code
+        else MixupTensorBoard(log_dir, class_names=CLASS_NAMES)
+    )
     model.fit(
         train,
         validation_data=validation,
         shuffle=False,  # the datasets shuffle themselves every epoch
         epochs=args.epochs,
-        callbacks=[timer, MixupTensorBoard(log_dir, class_names=CLASS_NAMES)],
+        callbacks=[timer, tensorboard],
         verbose=args.verbose,
         **fit_options,
     )

@@ -57,6 +57,27 @@ def test_main_job_learns_on_a_subset(data_dir, tmp_path):
     assert saved["args"]["backend"] == keras.backend.backend()
 
 
+def test_keras_io_reference_arm_trains_and_logs(data_dir, tmp_path):
+    # The third arm is the keras.io example's own code: a plain Keras model
+    # mixed in tf.data, logged by Keras's own TensorBoard callback.
+    import train_fashion_mnist as job
+
+    results = job.main(
+        [
+            "--epochs", "1",
+            "--train-size", "3000",
+            "--data-dir", data_dir,
+            "--log-dir", str(tmp_path / "logs"),
+            "--keras-io-reference",
+            "--verbose", "0",
+        ]
+    )
+    assert list(results) == ["mixup", "baseline", "keras.io"]
+    reference = results["keras.io"]
+    assert reference["test_accuracy"] > 0.2  # chance is 0.1
+    assert glob.glob(os.path.join(reference["log_dir"], "train", "events.out.tfevents.*"))
+
+
 def test_backend_option_must_come_before_keras_is_imported():
     import train_fashion_mnist as job
 
