@@ -11,3 +11,25 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+import pytest  # noqa: E402
+
+DATA_DIR = os.environ.get(
+    "MIXUP_FASHION_MNIST_DIR",
+    os.path.join(os.path.dirname(REPO), "shared", "datasets", "fashion-mnist"),
+)
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The folder of the four Fashion-MNIST files (skips where they are
+    missing, except in CI, which has them)."""
+    if not os.path.isdir(DATA_DIR):
+        message = (
+            f"Fashion-MNIST files not found in {DATA_DIR}; set "
+            "MIXUP_FASHION_MNIST_DIR to the folder with the four .gz files"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI has them: never skip there
+        pytest.skip(message)
+    return DATA_DIR

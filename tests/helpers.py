@@ -3,6 +3,8 @@
 import keras
 import numpy as np
 
+from mixup_model import MixupModel
+
 NUM_CLASSES = 3
 
 
@@ -35,3 +37,56 @@ def one_hot(y, num_classes=NUM_CLASSES):
 def assert_weights_equal(a, b):
     for wa, wb in zip(a.get_weights(), b.get_weights(), strict=True):
         np.testing.assert_array_equal(wa, wb)
+
+
+def compile_sgd(model, loss="sparse_categorical_crossentropy", jit=False, **kwargs):
+    """Compiles `model` with SGD(0.1), as the tests train it; returns it."""
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1), loss=loss, jit_compile=jit, **kwargs
+    )
+    return model
+
+
+def draw_as_in_step(model, batch_size, image_size=None, jit=False):
+    """The next step's `MixParams`, drawn the way the step draws them, with
+    the random state rewound so that the step draws the same."""
+    from tests.backends import as_in_step
+    from tests.backends import numpy
+
+    state = numpy(model.mixup_seed_generator.state)
+    params = as_in_step(
+        lambda: model.sample_mix_params(batch_size, image_size), jit
+    )()
+    model.mixup_seed_generator.state.assign(state)
+    return params
+
+
+def two_term_cross_entropy(probs, y, lam, perm):
+    """mixup's loss on integer labels: lam·CE(y) + (1 − lam)·CE(y[perm])."""
+    rows = np.arange(len(y))
+    ce = -np.log(probs[rows, y])
+    ce_partner = -np.log(probs[rows, y[perm]])
+    return np.mean(lam * ce + (1 - lam) * ce_partner)
+
+
+def two_headed_model(**mixup):
+    """A functional `MixupModel` with dict inputs (an image, floats, ids)
+    and dict outputs (a class and a value)."""
+
+    image = keras.Input((4, 4, 1), name="image")
+    meta = keras.Input((3,), name="meta")
+    ids = keras.Input((2,), dtype="int32", name="ids")
+    features = keras.layers.Concatenate()(
+        [
+            keras.layers.Flatten()(image),
+            meta,
+            keras.layers.Flatten()(keras.layers.Embedding(5, 2)(ids)),
+        ]
+    )
+    outputs = {
+        "label": keras.layers.Dense(NUM_CLASSES, activation="softmax", name="label")(features),
+        "value": keras.layers.Dense(1, name="value")(features),
+    }
+    return MixupModel(
+        inputs={"image": image, "meta": meta, "ids": ids}, outputs=outputs, **mixup
+    )

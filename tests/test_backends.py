@@ -6,7 +6,6 @@ import importlib.util
 import os
 import textwrap
 
-import keras
 import numpy as np
 import pytest
 
@@ -14,17 +13,12 @@ from mixup_model import MixupModel
 from tests.backends import BACKEND
 from tests.backends import numpy
 from tests.helpers import classification_data
+from tests.helpers import compile_sgd
 from tests.helpers import dense_classifier
 from tests.subprocess_utils import child_env
 from tests.subprocess_utils import free_port
 from tests.subprocess_utils import run_python
 from tests.subprocess_utils import run_together
-
-
-def _compiled(model, jit="auto"):
-    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy",
-                  jit_compile=jit)
-    return model
 
 
 def test_rates_and_random_state_are_state_but_not_weights():
@@ -45,7 +39,7 @@ def test_rates_and_random_state_are_state_but_not_weights():
 def test_the_random_state_advances_every_step_in_train_on_batch():
     # On JAX a draw outside the step's state would repeat the same lambda.
     x, y = classification_data(n=16)
-    model = _compiled(MixupModel(dense_classifier(), alpha=1.0, seed=3))
+    model = compile_sgd(MixupModel(dense_classifier(), alpha=1.0, seed=3), jit="auto")
     weights = model.get_weights()
     losses, states = [], []
     for _ in range(3):
@@ -102,7 +96,7 @@ def test_a_torch_step_leaves_the_global_generators_alone(jit):
     import torch
 
     x, y = classification_data(n=16)
-    model = _compiled(MixupModel(dense_classifier(), alpha=1.0, seed=0), jit=jit)
+    model = compile_sgd(MixupModel(dense_classifier(), alpha=1.0, seed=0), jit=jit)
     model.train_on_batch(x, y)  # builds (and compiles)
     cpu = torch.random.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []

@@ -8,7 +8,6 @@ import pytest
 import experiment_stats
 import label_noise
 import seeds
-from tests.test_fashion_mnist import data_dir  # noqa: F401  (fixture)
 
 
 def test_t_quantiles_match_tables():

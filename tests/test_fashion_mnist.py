@@ -10,26 +10,6 @@ import pytest
 
 from mixup_model import datasets
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-DATA_DIR = os.environ.get(
-    "MIXUP_FASHION_MNIST_DIR",
-    os.path.join(os.path.dirname(REPO), "shared", "datasets", "fashion-mnist"),
-)
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    if not os.path.isdir(DATA_DIR):
-        message = (
-            f"Fashion-MNIST files not found in {DATA_DIR}; set "
-            "MIXUP_FASHION_MNIST_DIR to the folder with the four .gz files"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(message)  # CI has them: never skip there
-        pytest.skip(message)
-    return DATA_DIR
-
 
 def test_main_job_learns_on_a_subset(data_dir, tmp_path):
     import train_fashion_mnist as job

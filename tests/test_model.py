@@ -1,6 +1,5 @@
 """MixupModel end to end on small synthetic data."""
 
-import os
 
 import keras
 import numpy as np
@@ -17,6 +16,7 @@ from tests.backends import numpy
 from tests.helpers import NUM_CLASSES
 from tests.helpers import assert_weights_equal
 from tests.helpers import classification_data
+from tests.helpers import compile_sgd
 from tests.helpers import dense_classifier
 from tests.helpers import one_hot
 
@@ -55,14 +55,7 @@ def _build(form, alpha=0.3, seed=1, input_shape=(6,)):
 
 
 def _compile(model, loss="sparse_categorical_crossentropy", jit=False, **kw):
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.1),
-        loss=loss,
-        metrics=["accuracy"],
-        jit_compile=jit,
-        **kw,
-    )
-    return model
+    return compile_sgd(model, loss, jit, metrics=["accuracy"], **kw)
 
 
 @pytest.mark.parametrize(
