@@ -1,19 +1,17 @@
 """The README's and the guides' Python examples run as written, every link
-between the pages resolves, and the performance page's numbers are those of
-the recorded benchmark runs."""
+between the pages resolves, and the pages that quote measurements are what
+`scripts/make_docs.py` makes of the recorded JSON."""
 
-import json
 import os
 import re
 
 import pytest
 
-import benchmark
+import make_docs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
 DOCS = os.path.join(REPO, "docs")
-PERFORMANCE = os.path.join(DOCS, "performance.md")
 # The pages whose examples build on one another, in reading order.
 GUIDES = ("guide.md", "tensorboard.md", "distribution.md")
 
@@ -88,70 +86,24 @@ def test_every_link_resolves(page):
             assert anchor in _anchors(target_path), f"{page}: {link}"
 
 
-# The performance page's table, column by column after model/batch/XLA.
-TABLE_VARIANTS = ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
-                  "kerasio", "kl_mixup")
+def test_pages_are_what_their_templates_and_the_recorded_json_make():
+    # Re-running an experiment or a benchmark without `python
+    # scripts/make_docs.py` (or editing a generated page by hand) fails here.
+    pages = make_docs.pages()
+    assert os.path.join(DOCS, "performance.md") in pages
+    for path, text in pages.items():
+        with open(path) as f:
+            assert f.read() == text, f"{path} is out of date: run scripts/make_docs.py"
 
 
-def _recorded(name):
-    path = os.path.join(DOCS, name)
-    with open(path) as f:
-        return json.load(f)
-
-
-def test_performance_numbers_are_the_recorded_runs():
-    # Re-running the benchmark without updating the page (or the reverse)
-    # fails here: it quotes docs/benchmark_cpu*.json.
-    with open(PERFORMANCE) as f:
-        readme = f.read()
-    table = {
-        tuple(cells[:3]): cells[3:]
-        for cells in (
-            [c.strip() for c in line.strip("|").split("|")]
-            for line in readme.splitlines()
-            if re.match(r"\| (cnn|resnet) \| \d+ \| (on|off) \|", line)
-        )
-    }
-    report = _recorded("benchmark_cpu.json")
-    assert len(table) == len(report["rows"]) == 8
-    for row in report["rows"]:
-        key = (row["model"], str(row["batch_size"]), "on" if row["jit"] else "off")
-        results = row["results"]
-        expected = [f"{results['plain']['ms_per_step']:.1f}"] + [
-            benchmark.format_ratio(results[name]) for name in TABLE_VARIANTS
-        ]
-        assert table[key] == expected, key
-    sweep_line = next(
-        line for line in readme.splitlines() if line.startswith("| (b) mixup ÷ (a) |")
+def test_placeholders_quote_tables_and_values(monkeypatch):
+    record = {"rows": [{"ratio": 1.034, "a.b": 0.8549}]}
+    monkeypatch.setattr(make_docs, "load", lambda name: record)
+    monkeypatch.setitem(make_docs.TABLES, "demo", lambda: "| a |")
+    text = make_docs.render(
+        "{{table:demo}} {{x.json|rows.0.ratio|.3f}} {{x.json|rows.0.ratio|excess:.1%}} "
+        "{{x.json|rows.0.a\\.b|.2%}}"
     )
-    assert sweep_line == "| (b) mixup ÷ (a) | " + " | ".join(
-        f"{s['ratio_vs_plain']:.3f}" for s in report["sweep"]
-    ) + " |"
-    diagnostics = _recorded("benchmark_cpu_diagnostics.json")["rows"][0]["results"]
-    text = " ".join(readme.split())
-    for name, label in [("mixup_late", "`mixup_late`"),
-                        ("mixup_xla_draw", "`mixup_xla_draw`"),
-                        ("mixup_uniform", "`mixup_uniform`")]:
-        ratio = f"{diagnostics[name]['ratio_vs_plain']:.3f}"
-        assert re.search(re.escape(label) + r"[^`]*?: " + re.escape(ratio), text), name
-    assert f"mixup {diagnostics['mixup']['ratio_vs_plain']:.3f}, the ablation" in text
-
-
-def test_jax_and_pytorch_step_numbers_are_the_recorded_runs():
-    with open(PERFORMANCE) as f:
-        lines = f.read().splitlines()
-    for backend in ("jax", "torch"):
-        report = _recorded(f"benchmark_cpu_{backend}.json")
-        assert report["machine"]["backend"] == backend
-        quoted = [line for line in lines if line.startswith(f"| {backend} | cnn |")]
-        assert len(quoted) == len(report["rows"]) == 2
-        for row in report["rows"]:
-            results = row["results"]
-            expected = "| " + " | ".join(
-                [backend, row["model"], str(row["batch_size"]),
-                 "on" if row["jit"] else "off",
-                 f"{results['plain']['ms_per_step']:.1f}"]
-                + [benchmark.format_ratio(results[name]) for name in
-                   ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb")]
-            ) + " |"
-            assert expected in quoted, expected
+    assert text == "| a | 1.034 3.4% 85.49%"
+    with pytest.raises(KeyError):
+        make_docs.render("{{x.json|rows.0.missing|.3f}}")

@@ -1,0 +1,296 @@
+#!/usr/bin/env python
+"""Writes the documentation pages that quote measurements, from the JSON the
+experiments and benchmarks recorded, so that no number is copied by hand.
+
+Each page `docs/<name>.md` (and the front page, `README.md`) is made from its
+template `docs/templates/<name>.md`, whose placeholders are replaced:
+
+  {{table:NAME}}             a table made by `TABLES[NAME]` from the JSON
+  {{FILE|PATH|FORMAT}}       one value: FILE is a JSON file under docs/, PATH
+                             its keys and list indices joined by dots (a key
+                             that holds dots is written with `\\.`), FORMAT a
+                             Python format spec (`.3f`, `.2%`, `+.2f`, ...);
+                             `excess:.1%` formats a ratio's excess over 1
+
+Usage:
+    python scripts/make_docs.py            # rewrite the pages
+    python scripts/make_docs.py --check    # exit 1 if a page is out of date
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCS = os.path.join(REPO, "docs")
+TEMPLATES = os.path.join(DOCS, "templates")
+PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}", re.S)
+
+
+def load(name, _cache={}):
+    if name not in _cache:
+        with open(os.path.join(DOCS, name)) as f:
+            _cache[name] = json.load(f)
+    return _cache[name]
+
+
+def lookup(data, path):
+    """`data` at `path` (keys and indices joined by dots; `\\.` is a dot)."""
+    for part in re.split(r"(?<!\\)\.", path):
+        part = part.replace("\\.", ".")
+        data = data[int(part)] if isinstance(data, list) else data[part]
+    return data
+
+
+def half_iqr(result, key="ratio_vs_plain"):
+    q1, q3 = result[f"{key}_iqr"]
+    return (q3 - q1) / 2
+
+
+def ratio(result, key="ratio_vs_plain"):
+    """`ratio ±half the interquartile range`."""
+    return f"{result[key]:.3f} ±{half_iqr(result, key):.3f}"
+
+
+def markdown_table(head, rows):
+    lines = ["| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# -- Performance ---------------------------------------------------------------
+
+TENSORFLOW_VARIANTS = ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
+                       "kerasio", "kl_mixup")
+PORTABLE_VARIANTS = ("plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb")
+
+
+def tensorflow_steps():
+    head = ["model", "batch", "XLA", "(a) ms/step", "A/A control", "(b) mixup",
+            "(b) per-batch λ", "(b) fixed λ and partners (ablation)",
+            "(b) with `MixupTensorBoard` statistics", "(c) keras.io pipeline",
+            "(d) `keras.layers.MixUp`"]
+    rows = [
+        [row["model"], row["batch_size"], "on" if row["jit"] else "off",
+         f"{row['results']['plain']['ms_per_step']:.1f}"]
+        + [ratio(row["results"][v]) for v in TENSORFLOW_VARIANTS]
+        for row in load("benchmark_cpu.json")["rows"]
+    ]
+    return markdown_table(head, rows)
+
+
+def tensorflow_sweep():
+    sweep = load("benchmark_cpu.json")["sweep"]
+    head = ["batch"] + [str(s["batch_size"]) for s in sweep]
+    rows = [
+        [label] + [f"{s[key]:.3f}" for s in sweep]
+        for label, key in [("(b) mixup ÷ (a)", "ratio_vs_plain"),
+                           ("(b) fixed λ and partners ÷ (a)", "fixed_ratio_vs_plain"),
+                           ("A/A control ÷ (a)", "aa_ratio_vs_plain")]
+    ]
+    return markdown_table(head, rows)
+
+
+def sweep_plain_ms():
+    sweep = load("benchmark_cpu.json")["sweep"]
+    values = [f"{s['plain_ms_per_step']:.1f}" for s in sweep]
+    return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+def other_backend_steps():
+    head = ["backend", "model", "batch", "XLA", "(a) ms/step", "A/A control",
+            "(b) mixup", "(b) per-batch λ", "(b) fixed λ and partners",
+            "(b) with statistics"]
+    rows = []
+    for backend in ("jax", "torch"):
+        for row in load(f"benchmark_cpu_{backend}.json")["rows"]:
+            rows.append(
+                [backend, row["model"], row["batch_size"], "on" if row["jit"] else "off",
+                 f"{row['results']['plain']['ms_per_step']:.1f}"]
+                + [ratio(row["results"][v]) for v in PORTABLE_VARIANTS]
+            )
+    return markdown_table(head, rows)
+
+
+def _torch_ms(variant, minus="plain"):
+    results = load("benchmark_cpu_torch.json")["rows"][0]["results"]
+    return results[variant]["ms_per_step"] - results[minus]["ms_per_step"]
+
+
+def torch_mixup_ms():
+    """What mixup adds to eager PyTorch's step at batch 64, in ms."""
+    return f"{_torch_ms('mixup'):.1f}"
+
+
+def torch_blend_ms():
+    """... of which the blend and the targets (the fixed-λ ablation)."""
+    return f"{_torch_ms('mixup_fixed'):.1f}"
+
+
+def torch_draw_ms():
+    """... and the draw (mixup minus the ablation)."""
+    return f"{_torch_ms('mixup', 'mixup_fixed'):.1f}"
+
+
+def diagnostics_aa_range():
+    """The A/A control's lowest and highest ratio over the copies."""
+    by_copy = load("benchmark_cpu_diagnostics.json")["rows"][0]["results"]["plain_aa"][
+        "ratio_vs_plain_by_copy"]
+    return f"{min(by_copy):.3f}–{max(by_copy):.3f}"
+
+
+def backends_side_by_side():
+    head = ["backend", "jit_compile", "batch", "plain ms/step", "A/A control",
+            "mixup ÷ plain"]
+    rows = [
+        [report["backend"], row["jit_compile"], row["batch_size"],
+         f"{row['results']['plain']['ms_per_step']:.2f}",
+         ratio(row["results"]["plain_aa"], "ratio"), ratio(row["results"]["mixup"], "ratio")]
+        for report in load("backend_benchmark_cpu.json")["backends"]
+        for row in report["rows"]
+    ]
+    return markdown_table(head, rows)
+
+
+# -- Results -------------------------------------------------------------------
+
+
+def main_job():
+    record = load("results/fashion_mnist.json")["results"]
+    reference = record.get("keras.io")
+    labels = {"mixup": "mixup (`MixupModel`, α = 0.2)", "baseline": "baseline (α = 0)",
+              "keras.io": "keras.io code (mixup, α = 0.2)"}
+    head = ["arm", "test accuracy", "test loss (NLL)", "test ECE", "mean confidence",
+            "s/epoch"] + (["speed-up vs the keras.io code"] if reference else [])
+    rows = []
+    for arm, r in record.items():
+        row = [labels[arm], f"{r['test_accuracy']:.2%}", f"{r['test_loss']:.4f}",
+               f"{r['test_ece']:.2%}", f"{r['test_mean_confidence']:.2%}",
+               f"{r['seconds_per_epoch']:.1f}"]
+        if reference:
+            row.append(f"{reference['seconds_per_epoch'] / r['seconds_per_epoch']:.2f}×")
+        rows.append(row)
+    return markdown_table(head, rows)
+
+
+def _mean_std(d, scale, digits):
+    return f"{scale * d['mean']:.{digits}f} ± {scale * d['std']:.{digits}f}"
+
+
+def _interval(d, scale, digits):
+    low, high = d["ci95"]
+    return (f"{scale * d['mean']:+.{digits}f} "
+            f"[{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]")
+
+
+def seeds_table():
+    record = load("results/seeds.json")
+    summary = record["summary"]
+    columns = (("test_accuracy", 100, 2), ("test_loss", 1, 4), ("test_ece", 100, 2))
+    head = ["", "test accuracy (%)", "test NLL", "test ECE (%)"]
+    labels = {"mixup": f"mixup (α = {record['settings']['alpha']})",
+              "baseline": "baseline", "keras.io": "keras.io code (mixup)"}
+    rows = [[labels[arm]] + [_mean_std(summary[arm][m], s, d) for m, s, d in columns]
+            for arm in ("mixup", "baseline", "keras.io") if arm in summary]
+    for name, label in (("mixup_minus_baseline", "mixup − baseline"),
+                        ("mixup_minus_keras_io", "mixup − keras.io")):
+        if name in summary:
+            rows.append([f"{label} (paired, mean [95% CI])"]
+                        + [_interval(summary[name][m], s, d) for m, s, d in columns])
+    return markdown_table(head, rows)
+
+
+def seeds_per_seed():
+    runs = load("results/seeds.json")["runs"]
+    arms = [a for a in ("mixup", "baseline", "keras.io") if a in next(iter(runs.values()))]
+    return ", ".join(
+        "/".join(f"{100 * runs[s][a]['test_accuracy']:.2f}" for a in arms)
+        for s in sorted(runs, key=int)
+    ) + "%"
+
+
+def label_noise_table():
+    record = load("results/label_noise.json")
+    head = ["label noise", "arm", "best test acc. (epoch)", "last-epoch test acc.",
+            "test acc. at best val. epoch", "fit to noisy train labels",
+            "last-epoch test ECE"]
+    rows = []
+    for key in sorted(record["runs"], key=lambda k: (float(k.split("/")[0]), k)):
+        run = record["runs"][key]
+        noise, arm = key.split("/")
+        rows.append([
+            f"{float(noise):.0%}",
+            "baseline" if run["alpha"] == 0 else f"mixup α = {run['alpha']:g}",
+            f"{run['best_test_accuracy']:.2%} ({run['best_epoch']})",
+            f"{run['last_test_accuracy']:.2%}",
+            f"{run['test_accuracy_at_best_validation']:.2%}",
+            f"{run['fit_to_noisy_train_labels']:.1%}", f"{run['last_test_ece']:.2%}",
+        ])
+    return markdown_table(head, rows)
+
+
+TABLES = {
+    "tensorflow_steps": tensorflow_steps,
+    "tensorflow_sweep": tensorflow_sweep,
+    "sweep_plain_ms": sweep_plain_ms,
+    "other_backend_steps": other_backend_steps,
+    "backends_side_by_side": backends_side_by_side,
+    "torch_mixup_ms": torch_mixup_ms,
+    "torch_blend_ms": torch_blend_ms,
+    "torch_draw_ms": torch_draw_ms,
+    "diagnostics_aa_range": diagnostics_aa_range,
+    "main_job": main_job,
+    "seeds": seeds_table,
+    "seeds_per_seed": seeds_per_seed,
+    "label_noise": label_noise_table,
+}
+
+
+def render(template):
+    def replace(match):
+        spec = " ".join(match.group(1).split())
+        if spec.startswith("table:"):
+            return TABLES[spec[len("table:"):]]()
+        name, path, fmt = spec.split("|")
+        value = lookup(load(name), path)
+        if fmt.startswith("excess:"):  # a ratio's excess over 1
+            value, fmt = value - 1.0, fmt[len("excess:"):]
+        return format(value, fmt)
+
+    return PLACEHOLDER.sub(replace, template)
+
+
+def pages():
+    """`{page path: its text}` for every template (README.md's page is the
+    repository's front page; the others live in docs/)."""
+    result = {}
+    for name in sorted(os.listdir(TEMPLATES)):
+        with open(os.path.join(TEMPLATES, name)) as f:
+            page = os.path.join(REPO if name == "README.md" else DOCS, name)
+            result[page] = render(f.read())
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="only compare; exit 1 if a page differs")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in pages().items():
+        current = open(path).read() if os.path.exists(path) else None
+        if current == text:
+            continue
+        stale.append(os.path.relpath(path, REPO))
+        if not args.check:
+            with open(path, "w") as f:
+                f.write(text)
+    verb = "out of date" if args.check else "rewritten"
+    print(f"{verb}: {', '.join(stale)}" if stale else "every page is up to date")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
