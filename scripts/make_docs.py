@@ -10,7 +10,8 @@ template `docs/templates/<name>.md`, whose placeholders are replaced:
                              its keys and list indices joined by dots (a key
                              that holds dots is written with `\\.`), FORMAT a
                              Python format spec (`.3f`, `.2%`, `+.2f`, ...);
-                             `excess:.1%` formats a ratio's excess over 1
+                             `excess:.1%` formats a ratio's excess over 1,
+                             `points:.2f` a fraction in percentage points
 
 Usage:
     python scripts/make_docs.py            # rewrite the pages
@@ -141,6 +142,11 @@ def diagnostics_aa_range():
     return f"{min(by_copy):.3f}–{max(by_copy):.3f}"
 
 
+def jax_mixup_ratio():
+    """mixup ÷ plain under `jax.jit` at batch 64."""
+    return ratio(load("benchmark_cpu_jax.json")["rows"][0]["results"]["mixup"])
+
+
 def backends_side_by_side():
     head = ["backend", "jit_compile", "batch", "plain ms/step", "A/A control",
             "mixup ÷ plain"]
@@ -179,10 +185,15 @@ def _mean_std(d, scale, digits):
     return f"{scale * d['mean']:.{digits}f} ± {scale * d['std']:.{digits}f}"
 
 
+def signed(value, digits):
+    """`+0.23` or `−0.25` (a typographic minus)."""
+    return f"{value:+.{digits}f}".replace("-", "−")
+
+
 def _interval(d, scale, digits):
     low, high = d["ci95"]
-    return (f"{scale * d['mean']:+.{digits}f} "
-            f"[{scale * low:+.{digits}f}, {scale * high:+.{digits}f}]")
+    return (f"{signed(scale * d['mean'], digits)} "
+            f"[{signed(scale * low, digits)}, {signed(scale * high, digits)}]")
 
 
 def seeds_table():
@@ -200,6 +211,22 @@ def seeds_table():
             rows.append([f"{label} (paired, mean [95% CI])"]
                         + [_interval(summary[name][m], s, d) for m, s, d in columns])
     return markdown_table(head, rows)
+
+
+def _difference(name):
+    """A paired difference in test accuracy, in points, with its interval."""
+    d = load("results/seeds.json")["summary"][name]["test_accuracy"]
+    low, high = d["ci95"]
+    return (f"{signed(100 * d['mean'], 2)} points, 95% CI "
+            f"[{signed(100 * low, 2)}, {signed(100 * high, 2)}]")
+
+
+def seeds_headline():
+    return _difference("mixup_minus_baseline")
+
+
+def keras_io_difference():
+    return _difference("mixup_minus_keras_io")
 
 
 def seeds_per_seed():
@@ -231,6 +258,68 @@ def label_noise_table():
     return markdown_table(head, rows)
 
 
+def _noise_runs(arm):
+    """{noise fraction: run} of one arm ("baseline" or "mixup")."""
+    runs = load("results/label_noise.json")["runs"]
+    return {float(key.split("/")[0]): run for key, run in runs.items()
+            if key.split("/")[1].startswith(arm)}
+
+
+def _span(values, fmt, joiner="–"):
+    return f"{format(min(values), fmt)}{joiner}{format(max(values), fmt)}"
+
+
+def _points(values):
+    return "/".join(f"{100 * v:.0f}" for v in values)
+
+
+def noise_fit_all():
+    """How much of its noisy training labels the baseline fits, any noise."""
+    return _span([r["fit_to_noisy_train_labels"] * 100 for r in _noise_runs("baseline").values()], ".0f")
+
+
+def noise_fit_noisy():
+    runs = _noise_runs("baseline")
+    return _span([r["fit_to_noisy_train_labels"] * 100 for n, r in runs.items() if n > 0], ".0f")
+
+
+def _last_under_noise(arm):
+    runs = _noise_runs(arm)
+    return _points([runs[n]["last_test_accuracy"] for n in sorted(runs) if n > 0])
+
+
+def noise_last_baseline():
+    return _last_under_noise("baseline")
+
+
+def noise_last_mixup():
+    return _last_under_noise("mixup")
+
+
+def noise_clean_cost():
+    """What mixup costs without noise, in accuracy points, over the best,
+    last and at-best-validation columns."""
+    base, mix = _noise_runs("baseline")[0.0], _noise_runs("mixup")[0.0]
+    keys = ("best_test_accuracy", "last_test_accuracy", "test_accuracy_at_best_validation")
+    return _span([100 * (base[k] - mix[k]) for k in keys], ".1f")
+
+
+def noise_ece_under_noise():
+    runs = [r for arm in ("baseline", "mixup") for n, r in _noise_runs(arm).items() if n > 0]
+    return _span([100 * r["last_test_ece"] for r in runs], ".0f")
+
+
+def noise_last_gaps():
+    base, mix = _noise_runs("baseline"), _noise_runs("mixup")
+    return _span([100 * (mix[n]["last_test_accuracy"] - base[n]["last_test_accuracy"])
+                  for n in base if n > 0], ".0f", " to ")
+
+
+def noise_wall_time():
+    seconds = sum(r["seconds"] for r in load("results/label_noise.json")["runs"].values())
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s"
+
+
 TABLES = {
     "tensorflow_steps": tensorflow_steps,
     "tensorflow_sweep": tensorflow_sweep,
@@ -244,7 +333,18 @@ TABLES = {
     "main_job": main_job,
     "seeds": seeds_table,
     "seeds_per_seed": seeds_per_seed,
+    "seeds_headline": seeds_headline,
+    "keras_io_difference": keras_io_difference,
+    "jax_mixup_ratio": jax_mixup_ratio,
     "label_noise": label_noise_table,
+    "noise_fit_all": noise_fit_all,
+    "noise_fit_noisy": noise_fit_noisy,
+    "noise_last_baseline": noise_last_baseline,
+    "noise_last_mixup": noise_last_mixup,
+    "noise_clean_cost": noise_clean_cost,
+    "noise_ece_under_noise": noise_ece_under_noise,
+    "noise_last_gaps": noise_last_gaps,
+    "noise_wall_time": noise_wall_time,
 }
 
 
@@ -257,6 +357,8 @@ def render(template):
         value = lookup(load(name), path)
         if fmt.startswith("excess:"):  # a ratio's excess over 1
             value, fmt = value - 1.0, fmt[len("excess:"):]
+        elif fmt.startswith("points:"):  # a fraction in percentage points
+            value, fmt = 100 * value, fmt[len("points:"):]
         return format(value, fmt)
 
     return PLACEHOLDER.sub(replace, template)
