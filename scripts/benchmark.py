@@ -274,6 +274,7 @@ def bench_config(model_name, batch_size, jit, variants, blocks, seconds,
     # Each variant gets `copies` identical models (and pipelines): one copy
     # can run a few percent faster or slower than another for its whole
     # life (the A/A control shows it), so blocks take the copies in turn.
+    step_timing.forget_compiled_steps()
     steppers = {name: [] for name in variants}
     for _ in range(copies):
         pipelines = make_pipelines(x, y, batch_size)

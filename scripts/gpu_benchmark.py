@@ -179,13 +179,7 @@ def run_keras_part(part, args):
 
     rows = []
     for config in configs(args.tiny):
-        if keras.backend.backend() == "torch":
-            import torch
-
-            # Keras's compiled step is one function for every model: without
-            # a reset, dynamo would see the next model's new shapes as a
-            # recompilation and make them dynamic.
-            torch._dynamo.reset()
+        step_timing.forget_compiled_steps()
         keras.mixed_precision.set_dtype_policy(config.policy or "float32")
         try:
             keras.utils.set_random_seed(0)

@@ -24,6 +24,21 @@ import numpy as np
 from keras import tree
 
 
+def forget_compiled_steps():
+    """Starts the next models' compilation afresh (PyTorch).
+
+    Keras's compiled step on PyTorch is one function for every model of the
+    process: after a model of other shapes, `torch.compile` recompiles it
+    with dynamic shapes, which Inductor can fail on ("cannot determine truth
+    value of Relational", PyTorch 2.14). Call this before building models
+    whose shapes differ from the last ones compiled.
+    """
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch._dynamo.reset()
+
+
 def wait_for(values):
     """Blocks until `values` (a structure of tensors) are computed, and on
     PyTorch until the GPU's queue is empty, without copying them to the host

@@ -81,6 +81,7 @@ def test_steppers_train_the_models(jit, tmp_path):
     pipelines = benchmark.make_pipelines(x, y, batch_size=8)
     build, _ = benchmark.MODELS["cnn"]
     initial = build().get_weights()
+    benchmark.step_timing.forget_compiled_steps()  # other tests' shapes
     for name in benchmark.PORTABLE_VARIANTS:
         model = benchmark.make_model(name, build, initial, str(tmp_path))
         model.compile("adam", "categorical_crossentropy", jit_compile=jit)
