@@ -137,15 +137,11 @@ def format_table(reports):
             cells = [
                 report["backend"], row["jit_compile"], str(row["batch_size"]),
                 f"{r['plain']['ms_per_step']:.2f}",
-                format_ratio(r["plain_aa"]), format_ratio(r["mixup"]),
+                benchmark_reports.format_ratio(r["plain_aa"], "ratio"),
+                benchmark_reports.format_ratio(r["mixup"], "ratio"),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def format_ratio(result):
-    q1, q3 = result["ratio_iqr"]
-    return f"{result['ratio']:.3f} ±{(q3 - q1) / 2:.3f}"
 
 
 def parse_args(argv=None):

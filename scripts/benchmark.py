@@ -340,15 +340,9 @@ def describe_machine():
     }
 
 
-def format_ratio(result):
-    """`ratio ±half the interquartile range`, as docs/performance.md quotes it."""
-    q1, q3 = result["ratio_vs_plain_iqr"]
-    return f"{result['ratio_vs_plain']:.3f} ±{(q3 - q1) / 2:.3f}"
-
-
 def _cell(result):
     """`ms (ratio ±half the interquartile range)`."""
-    return f"{result['ms_per_step']:.2f} ({format_ratio(result)})"
+    return f"{result['ms_per_step']:.2f} ({benchmark_reports.format_ratio(result)})"
 
 
 def format_table(rows, variants):

@@ -23,3 +23,10 @@ def write_json(report, out, filename):
     with open(path, "w") as f:
         json.dump(report, f, indent=2)
     return path
+
+
+def format_ratio(result, key="ratio_vs_plain"):
+    """`ratio ±half the interquartile range` of a result's blockwise ratios,
+    as the tables and pages quote it (`key` and `key_iqr` in `result`)."""
+    q1, q3 = result[f"{key}_iqr"]
+    return f"{result[key]:.3f} ±{(q3 - q1) / 2:.3f}"

@@ -51,6 +51,7 @@ the packages it needs as wheels (`scripts/gpu_wheels.sh` downloads them into
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -89,15 +90,8 @@ class Config:
     def blend_bytes(self):
         """What one blend must move: inputs and targets (float32) read twice
         (each example and its partner) and written once."""
-        elements = self.batch_size * (_product(self.image_shape) + self.num_classes)
+        elements = self.batch_size * (math.prod(self.image_shape) + self.num_classes)
         return 3 * 4 * elements
-
-
-def _product(shape):
-    result = 1
-    for dim in shape:
-        result *= dim
-    return result
 
 
 def configs(tiny):
@@ -138,7 +132,7 @@ def build_keras_model(config):
     )
 
 
-def keras_variants(part, torch_compile, config):
+def keras_variants(part, torch_compile):
     names = list(KERAS_VARIANTS[part])
     if part == "keras-torch" and torch_compile:
         names += TORCH_COMPILED_VARIANTS
@@ -187,7 +181,7 @@ def run_keras_part(part, args):
             batches = synthetic_batches(config)
             x, y = batches[0]
             steppers, compile_seconds = {}, {}
-            for name in keras_variants(part, args.torch_compile, config):
+            for name in keras_variants(part, args.torch_compile):
                 start = time.perf_counter()
                 steppers[name] = []
                 for _ in range(args.copies):

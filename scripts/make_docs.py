@@ -24,6 +24,8 @@ import os
 import re
 import sys
 
+from benchmark_reports import format_ratio
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
 TEMPLATES = os.path.join(DOCS, "templates")
@@ -43,16 +45,6 @@ def lookup(data, path):
         part = part.replace("\\.", ".")
         data = data[int(part)] if isinstance(data, list) else data[part]
     return data
-
-
-def half_iqr(result, key="ratio_vs_plain"):
-    q1, q3 = result[f"{key}_iqr"]
-    return (q3 - q1) / 2
-
-
-def ratio(result, key="ratio_vs_plain"):
-    """`ratio ±half the interquartile range`."""
-    return f"{result[key]:.3f} ±{half_iqr(result, key):.3f}"
 
 
 def markdown_table(head, rows):
@@ -76,7 +68,7 @@ def tensorflow_steps():
     rows = [
         [row["model"], row["batch_size"], "on" if row["jit"] else "off",
          f"{row['results']['plain']['ms_per_step']:.1f}"]
-        + [ratio(row["results"][v]) for v in TENSORFLOW_VARIANTS]
+        + [format_ratio(row["results"][v]) for v in TENSORFLOW_VARIANTS]
         for row in load("benchmark_cpu.json")["rows"]
     ]
     return markdown_table(head, rows)
@@ -110,7 +102,7 @@ def other_backend_steps():
             rows.append(
                 [backend, row["model"], row["batch_size"], "on" if row["jit"] else "off",
                  f"{row['results']['plain']['ms_per_step']:.1f}"]
-                + [ratio(row["results"][v]) for v in PORTABLE_VARIANTS]
+                + [format_ratio(row["results"][v]) for v in PORTABLE_VARIANTS]
             )
     return markdown_table(head, rows)
 
@@ -144,7 +136,7 @@ def diagnostics_aa_range():
 
 def jax_mixup_ratio():
     """mixup ÷ plain under `jax.jit` at batch 64."""
-    return ratio(load("benchmark_cpu_jax.json")["rows"][0]["results"]["mixup"])
+    return format_ratio(load("benchmark_cpu_jax.json")["rows"][0]["results"]["mixup"])
 
 
 def backends_side_by_side():
@@ -153,7 +145,7 @@ def backends_side_by_side():
     rows = [
         [report["backend"], row["jit_compile"], row["batch_size"],
          f"{row['results']['plain']['ms_per_step']:.2f}",
-         ratio(row["results"]["plain_aa"], "ratio"), ratio(row["results"]["mixup"], "ratio")]
+         format_ratio(row["results"]["plain_aa"], "ratio"), format_ratio(row["results"]["mixup"], "ratio")]
         for report in load("backend_benchmark_cpu.json")["backends"]
         for row in report["rows"]
     ]
