@@ -34,8 +34,10 @@ def sample_beta(shape, a, b, seed):
     Example:
 
     >>> lam = sample_beta([4], 0.2, 0.2, seed=[1, 2])
-    >>> lam.shape
+    >>> tuple(lam.shape)
     (4,)
+    >>> bool(ops.all((lam >= 0) & (lam <= 1)))
+    True
     """
     concentrations = ops.stack(
         [

@@ -42,6 +42,9 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         name: Metric name. Defaults to `"ece"`.
         dtype: Dtype of the result.
 
+    Raises:
+        ValueError: `num_bins` is not an int >= 1.
+
     Example:
 
     ```python

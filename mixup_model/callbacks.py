@@ -28,11 +28,23 @@ def linear_ramp(start, end, epochs):
     """A schedule that goes linearly from `start` (epoch 0) to `end`
     (epoch `epochs` and after), for `MixupScheduler`.
 
+    Args:
+        start: The value at epoch 0, a float.
+        end: The value from epoch `epochs` on, a float.
+        epochs: How many epochs the ramp takes, an int >= 1.
+
+    Returns:
+        A schedule `f(epoch, current=None) -> float`.
+
+    Raises:
+        ValueError: `epochs` is not an int >= 1.
+
     Example:
 
-    ```python
-    ramp = MixupScheduler(linear_ramp(0.0, 0.4, epochs=5), setting="alpha")
-    ```
+    >>> ramp = linear_ramp(0.0, 0.4, epochs=4)
+    >>> [round(ramp(epoch), 2) for epoch in range(6)]
+    [0.0, 0.1, 0.2, 0.3, 0.4, 0.4]
+    >>> scheduler = MixupScheduler(ramp, setting="alpha")
     """
     check_int("epochs", epochs, 1)
 
@@ -58,6 +70,12 @@ class MixupScheduler(keras.callbacks.Callback):
             `"switch_prob"`. A method built with a concentration of 0 cannot
             be scheduled above 0 (its code is not in the traced step).
         verbose: 1 prints each update.
+
+    Raises:
+        ValueError: `schedule` is not callable or `setting` is unknown; when
+            training starts, the model is not a `MixupModel`; at an epoch,
+            the schedule sets a method's rate above 0 that the model was
+            built without, or outside the rate's range.
 
     Example:
 
@@ -103,6 +121,10 @@ class MixupOff(keras.callbacks.Callback):
         from_epoch: Or: switch off from this epoch on (counted from 0, as
             timm's `mixup_off_epoch`). Give exactly one of the two.
 
+    Raises:
+        ValueError: not exactly one of `last_epochs` and `from_epoch` is
+            given, or the model is not a `MixupModel`.
+
     Example:
 
     ```python
@@ -113,7 +135,10 @@ class MixupOff(keras.callbacks.Callback):
     def __init__(self, last_epochs=None, from_epoch=None):
         super().__init__()
         if (last_epochs is None) == (from_epoch is None):
-            raise ValueError("Give exactly one of `last_epochs` and `from_epoch`.")
+            raise ValueError(
+                "Give exactly one of `last_epochs` and `from_epoch`. Received: "
+                f"last_epochs={last_epochs!r}, from_epoch={from_epoch!r}"
+            )
         for name, value in (("last_epochs", last_epochs), ("from_epoch", from_epoch)):
             if value is not None:
                 check_int(name, value, 0)

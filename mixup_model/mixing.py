@@ -57,6 +57,17 @@ def blend(x, params):
     Args:
         x: A tensor whose first axis is the batch.
         params: The batch's `MixParams`.
+
+    Returns:
+        The blended tensor, of `x`'s shape (and dtype, if floating).
+
+    Example:
+
+    >>> params = MixParams(lam=np.array([0.75, 1.0], "float32"),
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> x = np.array([[0.0, 4.0], [8.0, 0.0]], "float32")
+    >>> ops.convert_to_numpy(blend(x, params)).tolist()
+    [[2.0, 3.0], [8.0, 0.0]]
     """
     x = _as_floating(x)
     lam, perm = params.lam, params.perm
@@ -89,6 +100,7 @@ def image_size_of(x, data_format=None):
 def box_mask(box, image_size):
     """Bool `(batch, H, W)`: True inside each example's half-open box."""
     height, width = image_size
+    box = ops.convert_to_tensor(box, "int32")  # also from numpy arrays
     rows = ops.arange(height, dtype="int32")[None, :]
     cols = ops.arange(width, dtype="int32")[None, :]
     in_rows = ops.logical_and(rows >= box[:, 0:1], rows < box[:, 1:2])
@@ -105,6 +117,18 @@ def paste_boxes(x, params, data_format=None):
             Integers are cast to `keras.config.floatx()`, as in `blend`.
         params: `MixParams` with `box`.
         data_format: `"channels_last"` or `"channels_first"`.
+
+    Returns:
+        The images, `x`'s shape, with each box pasted from the partner.
+
+    Example:
+
+    >>> x = np.stack([np.zeros((4, 4, 1)), np.ones((4, 4, 1))]).astype("float32")
+    >>> params = MixParams(lam=np.array([0.75, 1.0], "float32"),
+    ...                    perm=np.array([1, 0], "int32"),
+    ...                    box=np.array([[0, 2, 0, 2], [0, 0, 0, 0]], "int32"))
+    >>> ops.convert_to_numpy(paste_boxes(x, params))[0, :, :, 0].tolist()
+    [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     x = _as_floating(x)
     mask = box_mask(params.box, image_size_of(x, data_format))
@@ -220,6 +244,31 @@ def mix_inputs(x, params, include=None, data_format=None):
     to mix (see `selected_inputs`). Every mixed input uses the same lambda
     and permutation; in a CutMix batch, image inputs (rank 4) get the boxes
     and the other mixed inputs are blended with the pasted-area lambda.
+
+    Args:
+        x: The batch's inputs: a tensor, or a list/tuple/dict of them.
+        params: The batch's `MixParams`.
+        include: `None` (the dtype rule), or the names (dict keys) or
+            positions of the inputs to mix.
+        data_format: The images' `"channels_last"` or `"channels_first"`.
+
+    Returns:
+        `x`'s structure with the selected inputs mixed.
+
+    Raises:
+        ValueError: `include` names an input that `x` does not have.
+
+    Example:
+
+    >>> params = MixParams(lam=np.array([0.5, 1.0], "float32"),
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> batch = {"pixels": np.array([[0.0], [2.0]], "float32"),
+    ...          "token_ids": np.array([[3], [7]], "int32")}
+    >>> mixed = mix_inputs(batch, params)
+    >>> ops.convert_to_numpy(mixed["pixels"]).tolist()  # blended
+    [[1.0], [2.0]]
+    >>> ops.convert_to_numpy(mixed["token_ids"]).tolist()  # kept
+    [[3], [7]]
     """
     selection = selected_inputs(x, include)
     if not tree.is_nested(x):
@@ -353,7 +402,24 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
             targets: a sparse loss has no smoothed form.
 
     Returns:
-        A `MixedTargets`.
+        A `MixedTargets`: the loss's terms (`loss_terms`, a list of
+        `(targets, sample_weight)` pairs whose weighted losses add up to
+        the mixed loss) and the targets that metrics see.
+
+    Raises:
+        ValueError: `y` has another number of tensors than `y_pred`, a
+            target's shape is neither the output's (dense) nor a class id
+            per example, or `label_smoothing` is outside [0, 1) or set with
+            class ids.
+
+    Example:
+
+    >>> params = MixParams(lam=np.array([0.75, 1.0], "float32"),
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> one_hot = np.array([[1.0, 0.0], [0.0, 1.0]], "float32")
+    >>> mixed = mix_targets(one_hot, one_hot, None, params)
+    >>> [ops.convert_to_numpy(y).tolist() for y, _ in mixed.loss_terms]
+    [[[0.75, 0.25], [0.0, 1.0]]]
     """
     flat_y = [ops.convert_to_tensor(t) for t in tree.flatten(y)]
     flat_pred = tree.flatten(y_pred)

@@ -223,6 +223,15 @@ class MixupModel(backend.TrainStep, keras.Model):
             weights, so a resumed run continues the sequence.
         **kwargs: Passed to `keras.Model` (`name`, `trainable`, ...).
 
+    Raises:
+        ValueError: a setting is out of range (each error names the
+            argument and what was received), `cutmix_alpha` or
+            `mixed_inputs` is combined with `mix_layer`, or, at the first
+            training step, `mix_layer` is not a layer of the model or
+            nothing would be mixed.
+        TypeError: `model` is not a `keras.Model`, or `inputs`/`outputs`
+            are given to a subclass that is not functional.
+
     Example:
 
     ```python

@@ -50,6 +50,13 @@ class MixParams(typing.NamedTuple):
         cutmix: `None`, `True` (CutMix is the only method), or a scalar
             bool tensor: whether this batch pastes boxes (CutMix) rather
             than blending (mixup).
+
+    Example:
+
+    >>> params = MixParams(lam=np.array([0.7, 1.0], "float32"),
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> params.box is None and params.cutmix is None  # a mixup batch
+    True
     """
 
     lam: typing.Any
@@ -100,6 +107,18 @@ def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
 
     Returns:
         A `MixParams` for mixup.
+
+    Raises:
+        ValueError: `lambda_mode` is neither `"per_sample"` nor
+            `"per_batch"`.
+
+    Example:
+
+    >>> params = sample_mix_params(4, alpha=0.2, seed=[0, 1])
+    >>> tuple(params.lam.shape)
+    (4,)
+    >>> sorted(ops.convert_to_numpy(params.perm).tolist())  # a permutation
+    [0, 1, 2, 3]
     """
     validate_lambda_mode(lambda_mode)
     lam_seed, perm_seed = backend.split(backend.as_seed(seed), 2)
@@ -187,9 +206,23 @@ def sample_batch_params(
 
     Returns:
         A `MixParams`.
+
+    Raises:
+        ValueError: neither `mixup` nor `cutmix` is on, `cutmix` is on
+            without `image_size`, or `lambda_mode` is unknown.
+
+    Example:
+
+    >>> params = sample_batch_params(8, [0, 1], alpha=0.2, cutmix_alpha=1.0,
+    ...                              image_size=(32, 32), cutmix=True)
+    >>> tuple(params.box.shape)  # [top, bottom, left, right) per example
+    (8, 4)
     """
     if not (mixup or cutmix):
-        raise ValueError("sample_batch_params needs `mixup` or `cutmix`.")
+        raise ValueError(
+            "sample_batch_params needs `mixup` or `cutmix` on. Received: "
+            f"mixup={mixup!r}, cutmix={cutmix!r}"
+        )
     seed = backend.as_seed(seed)
     alpha = ops.cast(alpha, "float32")
     cutmix_alpha = ops.cast(cutmix_alpha, "float32")
@@ -210,7 +243,10 @@ def sample_batch_params(
     box = use_cutmix = None
     if cutmix:
         if image_size is None:
-            raise ValueError("CutMix needs the `image_size` of the batch.")
+            raise ValueError(
+                "CutMix needs the `image_size` of the batch. Received: "
+                "image_size=None"
+            )
         cut_lam_seed, box_seed = backend.split(backend.fold_in(seed, 1), 2)
         drawn = sample_lambda(
             batch_size,

@@ -83,6 +83,15 @@ class MixupStatistics:
         histogram_bins: Equal-width bins over [0, 1] for lambda.
         clean_accuracy: Also measure accuracy on the clean batch (an extra
             forward pass per step).
+
+    Example (what `MixupTensorBoard` does for you):
+
+    ```python
+    statistics = MixupStatistics(num_images=0)
+    model.set_mixup_statistics(statistics)  # the train step now records
+    model.fit(x, y, epochs=1)
+    statistics.results()  # {"mixup_lambda": ..., "mixup_strength": ...}
+    ```
     """
 
     # Slots of the accumulator before the histogram bins.

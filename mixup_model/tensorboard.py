@@ -123,6 +123,11 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         **kwargs: Passed to `keras.callbacks.TensorBoard` (`update_freq`,
             `histogram_freq`, ...).
 
+    Raises:
+        ValueError: `image_freq`, `num_images` or `histogram_bins` is out of
+            range, or `fit` is called on a model that is not a
+            `MixupModel` (use `keras.callbacks.TensorBoard` there).
+
     Example:
 
     ```python

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Downloads, into .whl/ (ignored by git), the wheels that scripts/gpu_benchmark.py
+# Downloads, into .whl/ (ignored by git), the wheels that benchmarks/gpu.py
 # needs on a GPU machine that has JAX, PyTorch and timm but not Keras: Keras
 # and the packages it needs that such a machine lacks, built for Python 3.12
 # on x86-64 Linux (override with PYTHON_VERSION). Install them there with

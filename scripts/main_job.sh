@@ -20,4 +20,7 @@ esac
 venv_python="$(bash "$repo/scripts/setup_env.sh" $extras)"
 export KERAS_BACKEND="$backend"
 export TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}"
-exec "$venv_python" "$repo/scripts/train_fashion_mnist.py" "$@"
+# The experiments are a package of this repository, found from any folder
+# (relative paths in the arguments still mean the caller's folder).
+export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
+exec "$venv_python" -m experiments.main_job "$@"

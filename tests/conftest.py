@@ -1,5 +1,4 @@
 import os
-import sys
 import tempfile
 
 # Before Keras is imported anywhere: quiet TensorFlow, and give the suite its
@@ -9,8 +8,6 @@ os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="mixup_model_keras_home_")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "scripts"))
 
 import pytest  # noqa: E402
 

@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-import backend_benchmark
+from benchmarks import backends as backend_benchmark
 
 
 def test_backend_benchmark_runs_each_backend_in_its_own_process(tmp_path):

@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-import benchmark
+from benchmarks import step_cost as benchmark
 from mixup_model import MixupModel
 from tests.backends import BACKEND
 from tests.backends import JIT_COMPILE

@@ -1,13 +1,17 @@
 """The README's and the guides' Python examples run as written, every link
-between the pages resolves, and the pages that quote measurements are what
-`scripts/make_docs.py` makes of the recorded JSON."""
+between the pages resolves, every documented `python -m` command exists,
+and the pages that quote measurements are what `tools/make_docs.py` makes
+of the recorded JSON."""
 
 import os
 import re
+import subprocess
+import sys
 
 import pytest
 
-import make_docs
+from tests.subprocess_utils import child_env
+from tools import make_docs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
@@ -88,12 +92,12 @@ def test_every_link_resolves(page):
 
 def test_pages_are_what_their_templates_and_the_recorded_json_make():
     # Re-running an experiment or a benchmark without `python
-    # scripts/make_docs.py` (or editing a generated page by hand) fails here.
+    # tools/make_docs.py` (or editing a generated page by hand) fails here.
     pages = make_docs.pages()
     assert os.path.join(DOCS, "performance.md") in pages
     for path, text in pages.items():
         with open(path) as f:
-            assert f.read() == text, f"{path} is out of date: run scripts/make_docs.py"
+            assert f.read() == text, f"{path} is out of date: run tools/make_docs.py"
 
 
 def test_placeholders_quote_tables_and_values(monkeypatch):
@@ -107,3 +111,38 @@ def test_placeholders_quote_tables_and_values(monkeypatch):
     assert text == "| a | 1.034 3.4% 85.49%"
     with pytest.raises(KeyError):
         make_docs.render("{{x.json|rows.0.missing|.3f}}")
+
+
+# `python -m <module>` in the pages and the shell entry points.
+_DOCUMENTED_MODULE = re.compile(r"-m\s+((?:experiments|benchmarks|tools)\.\w+)")
+
+
+def _documented_modules():
+    paths = [README] + [
+        os.path.join(folder, name)
+        for folder in (DOCS, os.path.join(DOCS, "templates"), os.path.join(REPO, "scripts"))
+        for name in sorted(os.listdir(folder))
+        if name.endswith((".md", ".sh"))
+    ]
+    modules = set()
+    for path in paths:
+        with open(path) as f:
+            modules.update(_DOCUMENTED_MODULE.findall(f.read()))
+    return sorted(modules)
+
+
+def test_documented_commands_name_modules_that_run(tmp_path):
+    modules = _documented_modules()
+    # Every experiment and benchmark the results and performance pages quote.
+    assert {"experiments.main_job", "experiments.seeds", "experiments.label_noise",
+            "experiments.long_schedule", "benchmarks.step_cost",
+            "benchmarks.backends", "tools.make_docs"} <= set(modules)
+    for module in modules:
+        # From another folder, as `bash scripts/main_job.sh` runs it: the
+        # repository is found through PYTHONPATH, not the working folder.
+        result = subprocess.run(
+            [sys.executable, "-m", module, "--help"], cwd=tmp_path,
+            env=child_env(), capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, f"python -m {module} --help:\n{result.stderr[-2000:]}"
+        assert "usage:" in result.stdout

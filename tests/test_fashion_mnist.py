@@ -8,11 +8,11 @@ import shutil
 import keras
 import pytest
 
-from mixup_model import datasets
+from experiments import fashion_mnist
 
 
 def test_main_job_learns_on_a_subset(data_dir, tmp_path):
-    import train_fashion_mnist as job
+    from experiments import main_job as job
 
     log_dir = str(tmp_path / "logs")
     results = job.main(
@@ -40,7 +40,7 @@ def test_main_job_learns_on_a_subset(data_dir, tmp_path):
 def test_keras_io_reference_arm_trains_and_logs(data_dir, tmp_path):
     # The third arm is the keras.io example's own code: a plain Keras model
     # mixed in tf.data, logged by Keras's own TensorBoard callback.
-    import train_fashion_mnist as job
+    from experiments import main_job as job
 
     results = job.main(
         [
@@ -59,28 +59,30 @@ def test_keras_io_reference_arm_trains_and_logs(data_dir, tmp_path):
 
 
 def test_backend_option_must_come_before_keras_is_imported():
-    import train_fashion_mnist as job
+    from experiments import main_job as job
+    from experiments.backend_choice import BACKENDS
+    from experiments.backend_choice import backend_option
 
-    assert job.backend_option(["--epochs", "1", "--backend", "jax"]) == "jax"
-    assert job.backend_option(["--backend=torch"]) == "torch"
-    assert job.backend_option(["--epochs", "1"]) is None
-    other = next(b for b in job.BACKENDS if b != keras.backend.backend())
+    assert backend_option(["--epochs", "1", "--backend", "jax"]) == "jax"
+    assert backend_option(["--backend=torch"]) == "torch"
+    assert backend_option(["--epochs", "1"]) is None
+    other = next(b for b in BACKENDS if b != keras.backend.backend())
     with pytest.raises(SystemExit):
         job.parse_args(["--backend", other])  # Keras is already imported
 
 
 def test_cached_files_make_keras_loader_work(data_dir):
-    (x_train, y_train), (x_test, y_test) = datasets.load_fashion_mnist(data_dir)
+    (x_train, y_train), (x_test, y_test) = fashion_mnist.load_fashion_mnist(data_dir)
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
     assert set(y_train.tolist()) == set(range(10))
-    cache = datasets.keras_cache_dir()
+    cache = fashion_mnist.keras_cache_dir()
     assert cache.startswith(os.environ["KERAS_HOME"])
-    assert sorted(os.listdir(cache)) == sorted(datasets.FASHION_MNIST_MD5)
+    assert sorted(os.listdir(cache)) == sorted(fashion_mnist.FASHION_MNIST_MD5)
 
 
 def _copy_files(source, target):
     os.makedirs(target, exist_ok=True)
-    for name in datasets.FASHION_MNIST_MD5:
+    for name in fashion_mnist.FASHION_MNIST_MD5:
         shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
 
 
@@ -89,8 +91,8 @@ def test_truncated_file_is_named(data_dir, tmp_path):
     _copy_files(data_dir, broken)
     victim = broken / "train-labels-idx1-ubyte.gz"
     victim.write_bytes(victim.read_bytes()[:1000])
-    with pytest.raises(datasets.DatasetFileError, match="train-labels-idx1-ubyte.gz"):
-        datasets.prepare_fashion_mnist(str(broken))
+    with pytest.raises(fashion_mnist.DatasetFileError, match="train-labels-idx1-ubyte.gz"):
+        fashion_mnist.prepare_fashion_mnist(str(broken))
 
 
 def test_corrupted_cache_file_is_named(data_dir, tmp_path, monkeypatch):
@@ -100,11 +102,11 @@ def test_corrupted_cache_file_is_named(data_dir, tmp_path, monkeypatch):
     data = bytearray(victim.read_bytes())
     data[5000] ^= 0xFF
     victim.write_bytes(bytes(data))
-    monkeypatch.setattr(datasets, "keras_cache_dir", lambda: str(cache))
-    with pytest.raises(datasets.DatasetFileError, match=str(victim)):
-        datasets.prepare_fashion_mnist(None)
+    monkeypatch.setattr(fashion_mnist, "keras_cache_dir", lambda: str(cache))
+    with pytest.raises(fashion_mnist.DatasetFileError, match=str(victim)):
+        fashion_mnist.prepare_fashion_mnist(None)
 
 
 def test_missing_file_is_named(tmp_path):
-    with pytest.raises(datasets.DatasetFileError, match="not found.*t10k"):
-        datasets.verify_file(str(tmp_path / "t10k-labels-idx1-ubyte.gz"))
+    with pytest.raises(fashion_mnist.DatasetFileError, match="not found.*t10k"):
+        fashion_mnist.verify_file(str(tmp_path / "t10k-labels-idx1-ubyte.gz"))

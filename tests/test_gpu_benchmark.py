@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import gpu_benchmark
+from benchmarks import gpu as gpu_benchmark
 from tests.backends import BACKEND
 
 # Each part runs in processes of its own, whatever the suite's backend: once

@@ -30,7 +30,6 @@ from tests.subprocess_utils import child_env
 from tests.subprocess_utils import free_port
 from tests.subprocess_utils import run_python
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = ["Coat", "Shirt", "Bag"]
 IMAGE_SHAPE = (6, 6, 1)
 
@@ -178,7 +177,6 @@ MIRRORED = textwrap.dedent(
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
-    sys.path.insert(0, sys.argv[2])
     from mixup_model import MixupModel, MixupTensorBoard
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     rng = np.random.default_rng(0)
@@ -205,7 +203,7 @@ def test_under_mirrored_strategy(tmp_path):
     # Logical devices must be set before TensorFlow starts: a fresh process.
     # (XLA with MirroredStrategy over logical CPU devices fails in plain
     # Keras too, so this runs without XLA.)
-    report = run_python(MIRRORED, str(tmp_path), REPO)
+    report = run_python(MIRRORED, str(tmp_path))
     assert report["replicas"] == 2 and report["replicas_differ"]
     assert all(0 <= v <= 1 for v in report["history"]["mixup_lambda"])
     tags = set(_events(str(tmp_path / "train")).Tags()["tensors"])

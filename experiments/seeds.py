@@ -2,7 +2,7 @@
 """The keras.io experiment over several seeds, with error bars.
 
 For each seed, trains the mixup arm and the baseline arm from the same
-initial weights and data order (the main job, `train_fashion_mnist.py`),
+initial weights and data order (the main job, `experiments/main_job.py`),
 then reports for each arm the mean +- std of test accuracy, test loss (NLL)
 and expected calibration error, and the paired difference mixup - baseline
 with a 95% t confidence interval. With `--keras-io-reference` each seed also
@@ -15,28 +15,21 @@ skips the seeds already there (resume after an interruption, or add seeds).
 `--seeds 3 4` runs a subset.
 
 Usage:
-    python scripts/seeds.py [--seeds 1 2 3 4 5] [--epochs 10] [--alpha 0.2]
+    python -m experiments.seeds [--seeds 1 2 3 4 5] [--epochs 10] [--alpha 0.2]
         [--out logs/seeds/results.json] [--data-dir DIR] [--summary-only]
         [--keras-io-reference]
 """
 
 import argparse
-import json
 import os
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from backend_choice import add_backend_argument  # noqa: E402
-from backend_choice import check_backend  # noqa: E402
-from backend_choice import select_backend  # noqa: E402
+from experiments import main_job as job
+from experiments import records
+from experiments import stats
+from experiments.cli import add_common_arguments
+from experiments.cli import parse_checked
 
-if __name__ == "__main__":
-    select_backend(sys.argv[1:])
-
-import experiment_stats  # noqa: E402
-import train_fashion_mnist as job  # noqa: E402
 
 ARMS = ("mixup", "baseline")
 KERAS_IO_ARM = "keras.io"
@@ -48,30 +41,6 @@ DIFFERENCES = (("mixup_minus_baseline", "mixup", "baseline"),
 
 def arms_of(settings):
     return ARMS + ((KERAS_IO_ARM,) if settings.get("keras_io_reference") else ())
-
-
-def load(path, settings):
-    """The record at `path` (or a new one) for runs with `settings`; runs
-    made with other settings never mix into one summary."""
-    record = {"runs": {}}
-    if os.path.exists(path):
-        with open(path) as f:
-            record = json.load(f)
-    if record["runs"] and record.get("settings") != settings:
-        raise SystemExit(
-            f"{path} holds runs with settings {record.get('settings')}, "
-            f"not {settings}; pass another --out."
-        )
-    record["settings"] = settings
-    return record
-
-
-def save(path, record):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    temporary = path + ".tmp"
-    with open(temporary, "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(temporary, path)  # never a half-written file to resume from
 
 
 def settings_of(args):
@@ -94,13 +63,13 @@ def summarize(runs, settings):
     summary = {"seeds": [int(s) for s in seeds]}
     for arm in arms:
         summary[arm] = {
-            m: experiment_stats.describe([runs[s][arm][m] for s in seeds])
+            m: stats.describe([runs[s][arm][m] for s in seeds])
             for m in METRICS
         }
     for name, arm, other in DIFFERENCES:
         if other in arms:
             summary[name] = {
-                m: experiment_stats.paired_difference(
+                m: stats.paired_difference(
                     [runs[s][arm][m] for s in seeds],
                     [runs[s][other][m] for s in seeds],
                 )
@@ -151,10 +120,6 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-size", type=int, default=None)
     parser.add_argument(
-        "--out", default=os.path.join(REPO, "logs", "seeds", "results.json")
-    )
-    parser.add_argument("--data-dir", default=job.parse_args([]).data_dir)
-    parser.add_argument(
         "--summary-only",
         action="store_true",
         help="print the summary of the seeds already in --out; train nothing",
@@ -165,17 +130,15 @@ def parse_args(argv=None):
         help="also train the keras.io example's own pipeline per seed, and "
         "report mixup − keras.io",
     )
-    parser.add_argument("--verbose", type=int, default=0)
-    add_backend_argument(parser)
-    args = parser.parse_args(argv)
-    check_backend(parser, args)
+    add_common_arguments(parser, "seeds")
+    args = parse_checked(parser, argv)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     settings = settings_of(args)
-    record = load(args.out, settings)
+    record = records.load(args.out, settings)
     if not args.summary_only:
         log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
         for seed in args.seeds:
@@ -200,12 +163,12 @@ def main(argv=None):
             results["wall_seconds"] = round(time.perf_counter() - start, 1)
             record["runs"][str(seed)] = results
             record["summary"] = summarize(record["runs"], settings)
-            save(args.out, record)
+            records.save(args.out, record)
             print(f"seed {seed}: done in {results['wall_seconds']} s", flush=True)
     if not record["runs"]:
         raise SystemExit(f"no finished seeds in {args.out}")
     record["summary"] = summarize(record["runs"], settings)
-    save(args.out, record)
+    records.save(args.out, record)
     print(format_summary(record["summary"], settings))
     return record
 

@@ -6,8 +6,13 @@ download host, `load_fashion_mnist(data_dir)` verifies a local copy of the
 official files against their published MD5 sums, copies them into that
 cache, and calls Keras's own loader. A truncated or corrupted file raises an
 error that names it instead of training on garbage.
+
+Usage (verify a folder of the files and copy them into Keras's cache, so
+that `keras.datasets.fashion_mnist.load_data()` works offline):
+    python -m experiments.fashion_mnist [--data-dir ../shared/datasets/fashion-mnist]
 """
 
+import argparse
 import hashlib
 import os
 import shutil
@@ -34,6 +39,19 @@ CLASS_NAMES = (
     "Bag",
     "Ankle boot",
 )
+
+
+# Where this repository's checkouts find the files: ../shared/datasets/.
+DEFAULT_DATA_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+    "shared", "datasets", "fashion-mnist",
+)
+
+
+
+def default_data_dir():
+    """`DEFAULT_DATA_DIR` where it exists, else None (Keras's cache)."""
+    return DEFAULT_DATA_DIR if os.path.isdir(DEFAULT_DATA_DIR) else None
 
 
 class DatasetFileError(ValueError):
@@ -117,3 +135,24 @@ def load_fashion_mnist(data_dir=None):
     """
     prepare_fashion_mnist(data_dir)
     return keras.datasets.fashion_mnist.load_data()
+
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data-dir", default=DEFAULT_DATA_DIR,
+        help="folder with the four official .gz files (default: "
+        "../shared/datasets/fashion-mnist next to the repository)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        cache = prepare_fashion_mnist(args.data_dir)
+    except DatasetFileError as error:
+        raise SystemExit(str(error)) from None
+    print(f"verified and cached in {cache}")
+    return cache
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,8 @@ clean test set is scored (accuracy, NLL, ECE); reported per run are the last
 epoch, the epoch with the best validation accuracy (a choice made without
 the test set), the best test epoch (optimistic: it peeks at the test set),
 and the epoch where validation loss was lowest (where overfitting starts).
+If the example's CNN does not overfit, `--model flatten` trains the same
+CNN with room to: no dropout, and `Flatten` in place of global pooling.
 The summary gives each arm's mean and standard deviation over the seeds and
 the paired difference to the baseline with its 95% t interval.
 
@@ -19,37 +21,34 @@ TensorBoard logs per run go next to `--out` (`tensorboard/`), with the test
 curves as `epoch_test_accuracy`, `epoch_test_loss` and `epoch_test_ece`.
 
 Usage:
-    python scripts/long_schedule.py [--seeds 1 2 3] [--alphas 0.2 0.4 1.0]
-        [--epochs 50] [--out logs/long_schedule/results.json]
+    python -m experiments.long_schedule [--seeds 1 2 3] [--alphas 0.2 0.4 1.0]
+        [--epochs 50] [--model keras-io|flatten]
+        [--out logs/long_schedule/results.json]
         [--train-size N] [--data-dir DIR] [--summary-only]
 """
 
 import argparse
 import os
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from backend_choice import add_backend_argument  # noqa: E402
-from backend_choice import check_backend  # noqa: E402
-from backend_choice import select_backend  # noqa: E402
+import keras
+import numpy as np
 
-if __name__ == "__main__":
-    select_backend(sys.argv[1:])
+from experiments import main_job as job
+from experiments import records
+from experiments import stats
+from experiments.cli import add_common_arguments
+from experiments.cli import parse_checked
+from experiments.fashion_mnist import CLASS_NAMES
+from experiments.models import build_cnn
+from experiments.models import build_flatten_cnn
+from experiments.scoring import ScoreEveryEpoch
+from mixup_model import MixupModel
+from mixup_model import MixupTensorBoard
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
-import experiment_stats  # noqa: E402
-import seeds  # noqa: E402  (JSON load/save with resume)
-import train_fashion_mnist as job  # noqa: E402
-from models import build_cnn  # noqa: E402
-from mixup_model import ExpectedCalibrationError  # noqa: E402
-from mixup_model import MixupModel  # noqa: E402
-from mixup_model import MixupTensorBoard  # noqa: E402
-from mixup_model.datasets import CLASS_NAMES  # noqa: E402
-
+# --model: the keras.io CNN, or the same with room to overfit.
+MODELS = {"keras-io": build_cnn, "flatten": build_flatten_cnn}
 BASELINE = "baseline"
 # Per run, the test metrics reported at each chosen epoch.
 TEST_METRICS = ("accuracy", "loss", "ece")
@@ -59,38 +58,6 @@ EPOCH_CHOICES = ("last", "best_validation", "best_test")
 
 def arm_name(alpha):
     return BASELINE if alpha == 0 else f"mixup_alpha{alpha:g}"
-
-
-def score(probs, labels):
-    """Accuracy, NLL and ECE of predicted probabilities against one-hot
-    labels: the test metrics of one epoch."""
-    ece = ExpectedCalibrationError()
-    ece.update_state(labels, probs)
-    true_probs = np.sum(probs * labels, axis=1)
-    return {
-        "accuracy": float(np.mean(probs.argmax(1) == labels.argmax(1))),
-        # Clipped as Keras's cross-entropy clips, so NLL equals its loss.
-        "loss": float(-np.mean(np.log(np.clip(true_probs, 1e-7, 1.0)))),
-        "ece": float(ece.result()),
-    }
-
-
-class TestEveryEpoch(keras.callbacks.Callback):
-    """Scores the clean test set after every epoch and adds the scores to
-    the epoch's logs (`test_accuracy`, `test_loss`, `test_ece`), so that
-    TensorBoard callbacks listed after it draw them as curves."""
-
-    def __init__(self, x, y):
-        super().__init__()
-        self.x, self.y = x, y
-        self.scores = []
-
-    def on_epoch_end(self, epoch, logs=None):
-        probs = self.model.predict(self.x, batch_size=1000, verbose=0)
-        scores = score(probs, self.y)
-        self.scores.append(scores)
-        if logs is not None:
-            logs.update({f"test_{name}": value for name, value in scores.items()})
 
 
 def chosen_epochs(curves):
@@ -117,7 +84,7 @@ def train_run(alpha, data, initial_weights, args, log_dir):
     """Trains one arm of one seed and returns its `summarize_run` record."""
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     keras.utils.set_random_seed(args.seed)  # same dropout and data order per arm
-    cnn = build_cnn()
+    cnn = MODELS[args.model]()
     cnn.set_weights(initial_weights)
     model = MixupModel(cnn, alpha=alpha, seed=args.seed)
     model.compile(
@@ -126,7 +93,7 @@ def train_run(alpha, data, initial_weights, args, log_dir):
         metrics=["accuracy"],
         steps_per_execution=1 if keras.backend.backend() == "torch" else 32,
     )
-    tester = TestEveryEpoch(x_test, y_test)
+    tester = ScoreEveryEpoch(x_test, y_test)
     start = time.perf_counter()
     history = model.fit(
         job.train_dataset(x_train, y_train, args.batch_size, args.seed),
@@ -169,17 +136,17 @@ def summarize(record):
 
     for arm in arms:
         summary[arm] = {
-            choice: {m: experiment_stats.describe(values(arm, choice, m))
+            choice: {m: stats.describe(values(arm, choice, m))
                      for m in TEST_METRICS + ("epoch",)}
             for choice in EPOCH_CHOICES
         }
-        summary[arm]["lowest_validation_loss_epoch"] = experiment_stats.describe(
+        summary[arm]["lowest_validation_loss_epoch"] = stats.describe(
             [runs[f"{s}/{arm}"]["lowest_validation_loss_epoch"] for s in seeds_done]
         )
         if arm != BASELINE:
             summary[f"{arm}_minus_baseline"] = {
                 choice: {
-                    m: experiment_stats.paired_difference(
+                    m: stats.paired_difference(
                         values(arm, choice, m), values(BASELINE, choice, m)
                     )
                     for m in TEST_METRICS
@@ -193,7 +160,7 @@ def format_summary(record):
     summary = record["summary"]
     settings = record["settings"]
     lines = [
-        f"Fashion-MNIST, keras.io CNN, {settings['epochs']} epochs, seeds "
+        f"Fashion-MNIST, {settings['model']} CNN, {settings['epochs']} epochs, seeds "
         f"{summary['seeds']} (mean ± std; difference: mean [95% CI])",
         "| arm | last-epoch test acc. (%) | at best val. acc. (%) | best test acc. (%) "
         "| last NLL | last ECE (%) | lowest val. loss at epoch |",
@@ -240,20 +207,19 @@ def parse_args(argv=None):
         help="mixup arms; the baseline (alpha 0) always runs",
     )
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument(
+        "--model", choices=sorted(MODELS), default="keras-io",
+        help="keras-io: the example's CNN; flatten: the same without dropout "
+        "and with Flatten in place of global pooling (more room to overfit)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--train-size", type=int, default=None)
-    parser.add_argument(
-        "--out", default=os.path.join(REPO, "logs", "long_schedule", "results.json")
-    )
-    parser.add_argument("--data-dir", default=job.parse_args([]).data_dir)
     parser.add_argument(
         "--summary-only", action="store_true",
         help="print the summary of the runs already in --out; train nothing",
     )
-    parser.add_argument("--verbose", type=int, default=0)
-    add_backend_argument(parser)
-    args = parser.parse_args(argv)
-    check_backend(parser, args)
+    add_common_arguments(parser, "long_schedule")
+    args = parse_checked(parser, argv)
     if any(a <= 0 for a in args.alphas):
         parser.error(f"--alphas must be > 0 (the baseline always runs); got {args.alphas}")
     return args
@@ -266,16 +232,16 @@ def main(argv=None):
         "alphas": args.alphas,
         "batch_size": args.batch_size,
         "train_size": args.train_size,
-        "model": "keras.io CNN",
+        "model": args.model,
     }
-    record = seeds.load(args.out, settings)
+    record = records.load(args.out, settings)
     log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
     if not args.summary_only:
         data = job.load_data(args.data_dir, args.train_size)
         # Seed by seed, so that an interrupted run leaves whole seeds behind.
         for seed in args.seeds:
             keras.utils.set_random_seed(seed)
-            initial_weights = build_cnn().get_weights()
+            initial_weights = MODELS[args.model]().get_weights()
             args.seed = seed
             for alpha in [0.0] + args.alphas:
                 key = f"{seed}/{arm_name(alpha)}"
@@ -286,7 +252,7 @@ def main(argv=None):
                 run = train_run(alpha, data, initial_weights, args, log_dir)
                 record["runs"][key] = run
                 record["summary"] = summarize(record)
-                seeds.save(args.out, record)
+                records.save(args.out, record)
                 print(
                     f"{key}: last {run['last']['accuracy']:.4f}, at best val. "
                     f"{run['best_validation']['accuracy']:.4f}, lowest val. loss "
@@ -296,7 +262,7 @@ def main(argv=None):
     if not record["runs"]:
         raise SystemExit(f"no finished runs in {args.out}")
     record["summary"] = summarize(record)
-    seeds.save(args.out, record)
+    records.save(args.out, record)
     print(format_summary(record))
     print(f"Curves: tensorboard --logdir {log_root}")
     return record

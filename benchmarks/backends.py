@@ -16,7 +16,7 @@ iterator) is in every variant alike: ratios lean towards 1 by that much,
 less with more `--steps`.
 
 Usage:
-    python scripts/backend_benchmark.py [--backends tensorflow jax torch]
+    python -m benchmarks.backends [--backends tensorflow jax torch]
         [--batch-sizes 64 512] [--blocks 15] [--steps 40] [--tag cpu]
 """
 
@@ -28,10 +28,13 @@ import subprocess
 import sys
 import time
 
+from benchmarks.reports import format_ratio
+from benchmarks.reports import host
+from benchmarks.reports import write_json
+from experiments.backend_choice import BACKENDS
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VARIANTS = ("plain", "plain_aa", "mixup")
-import benchmark_reports  # noqa: E402  (scripts/ is on the path)
-from backend_choice import BACKENDS  # noqa: E402
 
 
 def _ratio_summary(ratios):
@@ -41,13 +44,11 @@ def _ratio_summary(ratios):
 
 def bench_backend(batch_sizes, blocks, steps):
     """Runs in the child process, on the backend Keras was imported with."""
-    sys.path.insert(0, REPO)
-    sys.path.insert(0, os.path.join(REPO, "scripts"))
     import keras
     import numpy as np
 
+    from experiments.models import build_cnn
     from mixup_model import MixupModel
-    from models import build_cnn
 
     rows = []
     for batch_size in batch_sizes:
@@ -111,13 +112,13 @@ def _versions(backend):
 def run_backend(backend, args):
     """One backend in a process of its own; returns its report."""
     command = [
-        sys.executable, os.path.abspath(__file__), "--child",
+        sys.executable, "-m", "benchmarks.backends", "--child",
         "--batch-sizes", *map(str, args.batch_sizes),
         "--blocks", str(args.blocks), "--steps", str(args.steps),
     ]
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2")
     result = subprocess.run(
-        command, capture_output=True, text=True, env=env, check=False
+        command, capture_output=True, text=True, env=env, check=False, cwd=REPO
     )
     if result.returncode != 0:
         raise RuntimeError(
@@ -137,8 +138,8 @@ def format_table(reports):
             cells = [
                 report["backend"], row["jit_compile"], str(row["batch_size"]),
                 f"{r['plain']['ms_per_step']:.2f}",
-                benchmark_reports.format_ratio(r["plain_aa"], "ratio"),
-                benchmark_reports.format_ratio(r["mixup"], "ratio"),
+                format_ratio(r["plain_aa"], "ratio"),
+                format_ratio(r["mixup"], "ratio"),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -173,13 +174,13 @@ def main(argv=None):
         return None
     reports = [run_backend(backend, args) for backend in args.backends]
     report = {
-        "machine": benchmark_reports.host(),
+        "machine": host(),
         "settings": {"blocks": args.blocks, "steps": args.steps},
         "backends": reports,
     }
     print(format_table(reports))
     if args.tag:
-        benchmark_reports.write_json(report, args.out, f"backend_benchmark_{args.tag}.json")
+        write_json(report, args.out, f"backend_benchmark_{args.tag}.json")
     return report
 
 

@@ -11,8 +11,8 @@ which cancels the machine's drift. With several copies of each variant
 (identical models) the blocks take the copies in turn: one copy of a model
 can run a few percent faster or slower than another for its whole life.
 
-Used by `benchmark.py` (the step-cost benchmark on this machine) and by
-`gpu_benchmark.py` (the same on a GPU).
+Used by `step_cost.py` (the step-cost benchmark on this machine) and by
+`gpu.py` (the same on a GPU).
 """
 
 import itertools

@@ -4,7 +4,7 @@ against a plain PyTorch loop with timm's `Mixup`.
 
 Three parts, each in a process of its own (Keras picks its backend once, at
 import), each timing whole training steps on synthetic data already on the
-device, the variants taking turns step by step as `step_timing.py` describes
+device, the variants taking turns step by step as `benchmarks/step_timing.py` describes
 (results waited for before each clock read):
 
   keras-jax    Keras on JAX (`jax.jit`): `plain`, `plain_aa` (an identical
@@ -39,14 +39,14 @@ the torch part is skipped where torch, torchvision or timm is missing, and
 each part where its framework is.
 
 Usage:
-    python scripts/gpu_benchmark.py [--tiny] [--parts keras-jax keras-torch torch]
+    python -m benchmarks.gpu [--tiny] [--parts keras-jax keras-torch torch]
         [--torch-compile] [--out docs] [--tag h200]
 
 On a machine with JAX, PyTorch and timm but without Keras, carry Keras and
 the packages it needs as wheels (`scripts/gpu_wheels.sh` downloads them into
 `.whl/`, which git ignores) and install them first:
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
-    PYTHONPATH=/tmp/site python3 scripts/gpu_benchmark.py --tag h200
+    PYTHONPATH=/tmp/site python3 -m benchmarks.gpu --tag h200
 """
 
 import argparse
@@ -59,6 +59,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from benchmarks.reports import host
+from benchmarks.reports import write_json
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PARTS = {"keras-jax": "jax", "keras-torch": "torch", "torch": "torch"}
@@ -124,7 +127,7 @@ def build_keras_model(config):
     import keras
 
     if config.name == "cnn":
-        from models import build_cnn
+        from experiments.models import build_cnn
 
         return build_cnn()
     return keras.applications.ResNet50(
@@ -169,7 +172,7 @@ def run_keras_part(part, args):
 
     if keras.backend.backend() == "jax":
         _enable_jax_compilation_cache()
-    import step_timing
+    from benchmarks import step_timing
 
     rows = []
     for config in configs(args.tiny):
@@ -267,7 +270,7 @@ def run_torch_part(args):
     import torch
     import torchvision
 
-    import step_timing
+    from benchmarks import step_timing
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     config = configs(args.tiny)[0]  # ResNet-50
@@ -399,14 +402,14 @@ def run_part(part, args):
 
     if importlib.util.find_spec(framework) is None:
         return {"skipped": f"not installed: {framework}"}
-    command = [sys.executable, os.path.abspath(__file__), "--child", part,
+    command = [sys.executable, "-m", "benchmarks.gpu", "--child", part,
                "--blocks", str(args.blocks), "--seconds", str(args.seconds),
                "--warmup", str(args.warmup), "--copies", str(args.copies)]
     command += ["--tiny"] * args.tiny + ["--torch-compile"] * args.torch_compile
     env = dict(os.environ, KERAS_BACKEND=framework, TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
     result = subprocess.run(command, stdout=subprocess.PIPE, text=True, env=env,
-                            check=False)
+                            check=False, cwd=REPO)
     if result.returncode != 0:
         raise RuntimeError(f"the {part} part failed (exit {result.returncode}); "
                            "its error is above")
@@ -480,10 +483,6 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    sys.path.insert(0, REPO)
-    sys.path.insert(0, os.path.join(REPO, "scripts"))
-    import benchmark_reports
-
     if args.child:
         report = run_torch_part(args) if args.child == "torch" else run_keras_part(
             args.child, args)
@@ -496,14 +495,14 @@ def main(argv=None):
     add_floors(parts)
     report = {
         "gpu": nvidia_smi(),
-        "machine": benchmark_reports.host(),
+        "machine": host(),
         "settings": {k: v for k, v in vars(args).items()
                      if k not in ("out", "child", "min_rounds")},
         "parts": parts,
     }
     print(format_table(parts))
     if args.tag:
-        print("wrote " + benchmark_reports.write_json(report, args.out, f"gpu_benchmark_{args.tag}.json"))
+        print("wrote " + write_json(report, args.out, f"gpu_benchmark_{args.tag}.json"))
     return report
 
 

@@ -29,7 +29,7 @@ Diagnostics of the sampling's cost (only when named in `--variants`):
                 inside the step: one launch in place of its ops
 
 The variants' compiled train steps take turns step by step and are compared
-block by block (`step_timing.py` states the method). Each variant runs as
+block by block (`benchmarks/step_timing.py` states the method). Each variant runs as
 `--copies` identical models (and pipelines), the blocks taking them in turn;
 the A/A control measures how far two copies differ, and the JSON has each
 copy's ratio too.
@@ -51,42 +51,36 @@ prefetching can hide them.
 Results: a table on stdout and JSON under `--out`.
 
 Usage:
-    python scripts/benchmark.py [--quick] [--models cnn resnet]
+    python -m benchmarks.step_cost [--quick] [--models cnn resnet]
         [--batch-sizes 64 512] [--jit false true] [--sweep 32 64 ... 1024]
         [--steps-per-execution 1] [--blocks 15] [--copies 3] [--tag cpu]
         [--backend tensorflow|jax|torch]
-    python scripts/benchmark.py --count-ops
+    python -m benchmarks.step_cost --count-ops
 """
 
 import argparse
 import os
 import platform
-import sys
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+from keras import tree
+
+from benchmarks import step_timing
+from benchmarks.reports import format_ratio
+from benchmarks.reports import write_json
+from experiments import keras_io_reference
+from experiments.backend_choice import add_backend_argument
+from experiments.backend_choice import check_backend
+from experiments.models import build_cnn
+from mixup_model import MixupModel
+from mixup_model import MixupTensorBoard
+from mixup_model.sampling import MixParams
+from mixup_model.sampling import sample_batch_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from backend_choice import add_backend_argument  # noqa: E402
-from backend_choice import check_backend  # noqa: E402
-from backend_choice import select_backend  # noqa: E402
-
-if __name__ == "__main__":
-    select_backend(sys.argv[1:])
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras import ops  # noqa: E402
-from keras import tree  # noqa: E402
-
-import keras_io_reference  # noqa: E402
-import benchmark_reports  # noqa: E402
-import step_timing  # noqa: E402
-from mixup_model import MixupModel  # noqa: E402
-from mixup_model import MixupTensorBoard  # noqa: E402
-from mixup_model.sampling import MixParams  # noqa: E402
-from mixup_model.sampling import sample_batch_params  # noqa: E402
-from models import build_cnn  # noqa: E402
 
 NUM_CLASSES = 10
 ALPHA = 0.2
@@ -342,7 +336,7 @@ def describe_machine():
 
 def _cell(result):
     """`ms (ratio ±half the interquartile range)`."""
-    return f"{result['ms_per_step']:.2f} ({benchmark_reports.format_ratio(result)})"
+    return f"{result['ms_per_step']:.2f} ({format_ratio(result)})"
 
 
 def format_table(rows, variants):
@@ -471,7 +465,7 @@ def main(argv=None):
         print(f"| mixup/plain (CNN, {'XLA' if args.jit[0] == 'true' else 'no XLA'}) | " + " | ".join(f"{s['ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| mixup_fixed/plain | " + " | ".join(f"{s['fixed_ratio_vs_plain']:.3f}" for s in sweep) + " |")
         print("| A/A control, plain_aa/plain | " + " | ".join(f"{s['aa_ratio_vs_plain']:.3f}" for s in sweep) + " |")
-    print("\nwrote " + benchmark_reports.write_json(report, args.out, f"benchmark_{args.tag}.json"))
+    print("\nwrote " + write_json(report, args.out, f"benchmark_{args.tag}.json"))
     return report
 
 

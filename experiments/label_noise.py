@@ -22,32 +22,25 @@ skips the runs already there. The per-epoch test accuracy of every run is
 also written for TensorBoard next to `--out` (`tensorboard/`).
 
 Usage:
-    python scripts/label_noise.py [--noise 0 0.2 0.4 0.6] [--alphas 8]
+    python -m experiments.label_noise [--noise 0 0.2 0.4 0.6] [--alphas 8]
         [--epochs 60] [--train-size 10000] [--seed 0]
         [--out logs/label_noise/results.json] [--data-dir DIR]
 """
 
 import argparse
 import os
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-from backend_choice import add_backend_argument  # noqa: E402
-from backend_choice import check_backend  # noqa: E402
-from backend_choice import select_backend  # noqa: E402
+import keras
+import numpy as np
 
-if __name__ == "__main__":
-    select_backend(sys.argv[1:])
+from experiments import main_job as job
+from experiments import records
+from experiments.cli import add_common_arguments
+from experiments.cli import parse_checked
+from experiments.scoring import ScoreEveryEpoch
+from mixup_model import MixupModel
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import seeds  # noqa: E402  (JSON load/save with resume)
-import train_fashion_mnist as job  # noqa: E402
-from mixup_model import ExpectedCalibrationError  # noqa: E402
-from mixup_model import MixupModel  # noqa: E402
 
 NUM_CLASSES = 10
 
@@ -82,20 +75,6 @@ def build_mlp():
     )
 
 
-class TestEveryEpoch(keras.callbacks.Callback):
-    """Clean test accuracy after every epoch (the paper's best/last)."""
-
-    def __init__(self, x, y):
-        super().__init__()
-        self.x, self.y = x, y
-        self.accuracy = []
-        self.last_probs = None  # the last epoch's predictions
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.last_probs = self.model.predict(self.x, batch_size=2000, verbose=0)
-        self.accuracy.append(float(np.mean(self.last_probs.argmax(1) == self.y)))
-
-
 def train_one(arm_alpha, data, initial_weights, args):
     (x_train, y_noisy), (x_val, y_val), (x_test, y_test) = data
     keras.utils.set_random_seed(args.seed)  # same data order for every arm
@@ -108,7 +87,7 @@ def train_one(arm_alpha, data, initial_weights, args):
         metrics=["accuracy"],
         steps_per_execution=1 if keras.backend.backend() == "torch" else 32,
     )
-    tester = TestEveryEpoch(x_test, y_test)
+    tester = ScoreEveryEpoch(x_test, y_test)
     start = time.perf_counter()
     history = model.fit(
         job.train_dataset(x_train, y_noisy, args.batch_size, args.seed),
@@ -121,15 +100,8 @@ def train_one(arm_alpha, data, initial_weights, args):
     )
     seconds = time.perf_counter() - start
     train_fit = model.evaluate(x_train, y_noisy, batch_size=2000, verbose=0)[1]
-    calibration = ExpectedCalibrationError()
-    probs = tester.last_probs  # the trained model's, already computed
-    calibration.update_state(y_test, probs)
-    test_nll = float(
-        keras.ops.convert_to_numpy(
-            keras.losses.sparse_categorical_crossentropy(y_test, probs)
-        ).mean()
-    )
-    curve = tester.accuracy
+    last = tester.scores[-1]  # the trained model's, already computed
+    curve = [s["accuracy"] for s in tester.scores]
     val_curve = history.history["val_accuracy"]
     return {
         "alpha": arm_alpha,
@@ -138,8 +110,8 @@ def train_one(arm_alpha, data, initial_weights, args):
         "best_epoch": int(np.argmax(curve)) + 1,
         "last_test_accuracy": curve[-1],
         "test_accuracy_at_best_validation": curve[int(np.argmax(val_curve))],
-        "last_test_nll": test_nll,
-        "last_test_ece": float(calibration.result()),
+        "last_test_nll": last["loss"],
+        "last_test_ece": last["ece"],
         "fit_to_noisy_train_labels": float(train_fit),
         "seconds": round(seconds, 1),
     }
@@ -201,14 +173,8 @@ def parse_args(argv=None):
     parser.add_argument("--train-size", type=int, default=10000)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--out", default=os.path.join(REPO, "logs", "label_noise", "results.json")
-    )
-    parser.add_argument("--data-dir", default=job.parse_args([]).data_dir)
-    parser.add_argument("--verbose", type=int, default=0)
-    add_backend_argument(parser)
-    args = parser.parse_args(argv)
-    check_backend(parser, args)
+    add_common_arguments(parser, "label_noise")
+    args = parse_checked(parser, argv)
     return args
 
 
@@ -221,7 +187,7 @@ def main(argv=None):
         "seed": args.seed,
         "model": "MLP 784-512-512-10",
     }
-    record = seeds.load(args.out, settings)
+    record = records.load(args.out, settings)
     keras.utils.set_random_seed(args.seed)
     clean = load_data(args)
     initial_weights = build_mlp().get_weights()
@@ -238,7 +204,7 @@ def main(argv=None):
             result = train_one(alpha, data, initial_weights, args)
             result["corrupted_fraction"] = float(corrupted.mean())
             record["runs"][key] = result
-            seeds.save(args.out, record)
+            records.save(args.out, record)
             print(
                 f"{key}: best {result['best_test_accuracy']:.4f} "
                 f"(epoch {result['best_epoch']}), last "

@@ -14,8 +14,8 @@ template `docs/templates/<name>.md`, whose placeholders are replaced:
                              `points:.2f` a fraction in percentage points
 
 Usage:
-    python scripts/make_docs.py            # rewrite the pages
-    python scripts/make_docs.py --check    # exit 1 if a page is out of date
+    python -m tools.make_docs            # rewrite the pages
+    python -m tools.make_docs --check    # exit 1 if a page is out of date
 """
 
 import argparse
@@ -24,7 +24,7 @@ import os
 import re
 import sys
 
-from benchmark_reports import format_ratio
+from benchmarks.reports import format_ratio
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = os.path.join(REPO, "docs")
@@ -312,6 +312,53 @@ def noise_wall_time():
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
 
 
+def _long_schedule_table(name):
+    """Each arm's mean ± std over seeds, then each mixup arm's paired
+    difference to the baseline with its 95% interval."""
+    record = load(f"results/{name}.json")
+    summary = record["summary"]
+    columns = (("last", "accuracy", 100, 2), ("best_validation", "accuracy", 100, 2),
+               ("best_test", "accuracy", 100, 2), ("last", "loss", 1, 4),
+               ("last", "ece", 100, 2))
+    head = ["", "last-epoch test acc. (%)", "test acc. at best val. epoch (%)",
+            "best test acc., any epoch (%)", "last-epoch test NLL",
+            "last-epoch test ECE (%)", "lowest val. loss at epoch"]
+    arms = ["baseline"] + [f"mixup_alpha{a:g}" for a in record["settings"]["alphas"]]
+    label = {arm: "baseline" if arm == "baseline"
+             else f"mixup α = {arm[len('mixup_alpha'):]}" for arm in arms}
+    rows = []
+    for arm in arms:
+        s = summary[arm]
+        rows.append([label[arm]] + [_mean_std(s[c][m], k, d) for c, m, k, d in columns]
+                    + [_mean_std(s["lowest_validation_loss_epoch"], 1, 0)])
+    for arm in arms[1:]:
+        diff = summary[f"{arm}_minus_baseline"]
+        rows.append([f"{label[arm]} − baseline (paired, mean [95% CI])"]
+                    + [_interval(diff[c][m], k, d) for c, m, k, d in columns] + [""])
+    return markdown_table(head, rows)
+
+
+def long_schedule_table():
+    return _long_schedule_table("long_schedule")
+
+
+def long_schedule_flatten_table():
+    return _long_schedule_table("long_schedule_flatten")
+
+
+def _long_schedule_seconds(name):
+    seconds = sum(r["seconds"] for r in load(f"results/{name}.json")["runs"].values())
+    return f"{seconds / 60:.0f} min"
+
+
+def long_schedule_minutes():
+    return _long_schedule_seconds("long_schedule")
+
+
+def long_schedule_flatten_minutes():
+    return _long_schedule_seconds("long_schedule_flatten")
+
+
 TABLES = {
     "tensorflow_steps": tensorflow_steps,
     "tensorflow_sweep": tensorflow_sweep,
@@ -337,6 +384,10 @@ TABLES = {
     "noise_ece_under_noise": noise_ece_under_noise,
     "noise_last_gaps": noise_last_gaps,
     "noise_wall_time": noise_wall_time,
+    "long_schedule": long_schedule_table,
+    "long_schedule_flatten": long_schedule_flatten_table,
+    "long_schedule_minutes": long_schedule_minutes,
+    "long_schedule_flatten_minutes": long_schedule_flatten_minutes,
 }
 
 

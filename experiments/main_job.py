@@ -18,7 +18,7 @@ categorical cross-entropy. Reported per arm: test accuracy, test loss (the
 negative log-likelihood) and expected calibration error (15 bins).
 
 Usage:
-    python scripts/train_fashion_mnist.py [--epochs 10] [--alpha 0.2]
+    python -m experiments.main_job [--epochs 10] [--alpha 0.2]
         [--seed 42] [--batch-size 64] [--log-dir logs/fashion_mnist]
         [--data-dir ../shared/datasets/fashion-mnist]
         [--backend tensorflow|jax|torch]
@@ -28,36 +28,25 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import time
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from experiments import keras_io_reference
+from experiments.backend_choice import add_backend_argument
+from experiments.backend_choice import check_backend
+from experiments.fashion_mnist import CLASS_NAMES
+from experiments.fashion_mnist import default_data_dir
+from experiments.fashion_mnist import load_fashion_mnist
+from experiments.models import build_cnn
+from mixup_model import ExpectedCalibrationError
+from mixup_model import MixupModel
+from mixup_model import MixupTensorBoard
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-from backend_choice import BACKENDS  # noqa: E402,F401 (used by tests)
-from backend_choice import add_backend_argument  # noqa: E402
-from backend_choice import backend_option  # noqa: E402,F401 (used by tests)
-from backend_choice import check_backend  # noqa: E402
-from backend_choice import select_backend  # noqa: E402
 
-if __name__ == "__main__":
-    select_backend(sys.argv[1:])
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-import keras_io_reference  # noqa: E402
-from models import build_cnn  # noqa: E402
-from mixup_model import ExpectedCalibrationError  # noqa: E402
-from mixup_model import MixupModel  # noqa: E402
-from mixup_model import MixupTensorBoard  # noqa: E402
-from mixup_model.datasets import CLASS_NAMES  # noqa: E402
-from mixup_model.datasets import load_fashion_mnist  # noqa: E402
-
-DEFAULT_DATA_DIR = os.path.join(
-    os.path.dirname(REPO), "shared", "datasets", "fashion-mnist"
-)
 VALIDATION_SIZE = 2000  # the keras.io example holds out the first 2,000
 
 
@@ -242,7 +231,7 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--data-dir",
-        default=DEFAULT_DATA_DIR if os.path.isdir(DEFAULT_DATA_DIR) else None,
+        default=default_data_dir(),
         help="folder with the four official Fashion-MNIST .gz files "
         "(default: ../shared/datasets/fashion-mnist when present, else "
         "Keras's cache)",

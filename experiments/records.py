@@ -1,0 +1,46 @@
+"""The JSON record an experiment writes as it goes, so that it can resume.
+
+A record is `{"settings": {...}, "runs": {key: result}, ...}`. Experiments
+save it after every finished run and skip the runs it already holds when
+started again; runs made with other settings never mix into one record.
+"""
+
+import json
+import os
+
+
+def load(path, settings):
+    """The record at `path`, or a new one, for runs made with `settings`.
+
+    Args:
+        path: the JSON file; it need not exist yet.
+        settings: a JSON-serialisable dict of everything that makes two runs
+            comparable (epochs, alphas, ...).
+
+    Returns:
+        The record, with `settings` set and its finished `runs`.
+
+    Raises:
+        SystemExit: `path` holds runs made with other settings.
+    """
+    record = {"runs": {}}
+    if os.path.exists(path):
+        with open(path) as f:
+            record = json.load(f)
+    if record["runs"] and record.get("settings") != settings:
+        raise SystemExit(
+            f"{path} holds runs with settings {record.get('settings')}, "
+            f"not {settings}; pass another --out."
+        )
+    record["settings"] = settings
+    return record
+
+
+def save(path, record):
+    """Writes `record` to `path` atomically (never a half-written file to
+    resume from), creating its folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(temporary, path)
