@@ -52,3 +52,25 @@ def check_choice(name, value, choices):
     if value not in choices:
         raise argument_error(name, f"one of {tuple(choices)}", value)
     return value
+
+
+def check_box_fraction_range(name, value):
+    """`None` or a pair `(low, high)` with `0 < low < high <= 1`: the range
+    of a CutMix box's sides, as fractions of the image's."""
+    if value is None:
+        return None
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        low = high = None
+    if not (_is_real(low) and _is_real(high) and 0.0 < low < high <= 1.0):
+        raise argument_error(
+            name, "None or a pair (low, high) with 0 < low < high <= 1", value
+        )
+    return (float(low), float(high))
+
+
+def check_bool(name, value):
+    if not isinstance(value, bool):
+        raise argument_error(name, "True or False", value)
+    return value

@@ -15,6 +15,8 @@ from keras import tree
 from keras.src.models.functional import Functional
 
 from mixup_model.arguments import argument_error
+from mixup_model.arguments import check_bool
+from mixup_model.arguments import check_box_fraction_range
 from mixup_model.arguments import check_concentration
 from mixup_model.arguments import check_probability
 from mixup_model.backend import current as backend
@@ -199,6 +201,16 @@ class MixupModel(backend.TrainStep, keras.Model):
             CutMix pastes a box from the partner image (inputs of rank 4),
             one box per example, and weights the labels by the exact pasted
             area after clipping at the borders.
+        cutmix_minmax: Optional `(low, high)`, `0 < low < high <= 1` (timm's
+            `cutmix_minmax`): each box's height and width are drawn
+            uniformly between these fractions of the image's (independently,
+            so boxes need not be square), placed where they fit inside the
+            image, in place of a box from `cutmix_alpha`, which then only
+            switches CutMix on; the label weight is the box's area.
+        correct_lam: With CutMix, weight the labels by the area actually
+            pasted (`True`, default), or (`False`, timm's
+            `correct_lam=False`) by the drawn lambda even where clipping at
+            the border shrank the box.
         prob: Probability that a batch is mixed at all (default 1).
         switch_prob: With both methods on, the probability that a batch
             uses CutMix rather than mixup (default 0.5).
@@ -272,6 +284,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         mix_layer=None,
         mixed_inputs=None,
         seed=None,
+        cutmix_minmax=None,
+        correct_lam=True,
         **kwargs,
     ):
         if not isinstance(self, Functional) and _functional_init_arguments(
@@ -300,6 +314,15 @@ class MixupModel(backend.TrainStep, keras.Model):
         mix_layer = _validate_mix_layer(mix_layer)
         mixed_inputs = _validate_mixed_inputs(mixed_inputs)
         seed = _validate_seed(seed)
+        cutmix_minmax = check_box_fraction_range("cutmix_minmax", cutmix_minmax)
+        correct_lam = check_bool("correct_lam", correct_lam)
+        if cutmix_minmax is not None and rates[1] == 0:
+            raise ValueError(
+                "`cutmix_minmax` draws CutMix boxes, so it needs CutMix on: "
+                "`cutmix_alpha` > 0 (with `cutmix_minmax` it only switches "
+                f"CutMix on). Received: cutmix_alpha={cutmix_alpha!r}, "
+                f"cutmix_minmax={cutmix_minmax!r}"
+            )
         if mix_layer is not None and rates[1] > 0:
             raise ValueError(
                 "`cutmix_alpha` must be 0 with `mix_layer`: CutMix pastes "
@@ -316,8 +339,10 @@ class MixupModel(backend.TrainStep, keras.Model):
         self.label_smoothing = label_smoothing
         self.mix_layer = mix_layer
         self.seed = seed
+        self.correct_lam = correct_lam
         # Set past Keras's attribute tracking: settings, not layer state.
         object.__setattr__(self, "mixed_inputs", mixed_inputs)
+        object.__setattr__(self, "cutmix_minmax", cutmix_minmax)
         object.__setattr__(
             self, "_constructor_rates", dict(zip(RATE_NAMES, rates))
         )
@@ -426,6 +451,8 @@ class MixupModel(backend.TrainStep, keras.Model):
             image_size=image_size,
             mixup=self._uses_mixup,
             cutmix=self._uses_cutmix,
+            cutmix_minmax=self.cutmix_minmax,
+            correct_lam=self.correct_lam,
         )
 
     def _cutmix_image_size(self, x):
@@ -731,6 +758,10 @@ class MixupModel(backend.TrainStep, keras.Model):
                 None if self.mixed_inputs is None else list(self.mixed_inputs)
             ),
             "seed": self.seed,
+            "cutmix_minmax": (
+                None if self.cutmix_minmax is None else list(self.cutmix_minmax)
+            ),
+            "correct_lam": self.correct_lam,
         }
 
     def get_config(self):
@@ -770,7 +801,8 @@ class FunctionalMixupModel(MixupModel, Functional):
         name: Optional model name.
         **kwargs: The mixup settings of `MixupModel` (`alpha`,
             `cutmix_alpha`, `prob`, `switch_prob`, `lambda_mode`,
-            `label_smoothing`, `mix_layer`, `mixed_inputs`, `seed`), and
+            `label_smoothing`, `mix_layer`, `mixed_inputs`, `seed`,
+            `cutmix_minmax`, `correct_lam`), and
             `keras.Model` arguments (`trainable`, ...).
 
     Example:

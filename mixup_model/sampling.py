@@ -128,35 +128,72 @@ def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
     )
 
 
-def sample_boxes(lam, image_size, seed):
-    """CutMix boxes: one per example, of area about `(1 - lam) * H * W`.
+def _uniform_below(shape, seed, limit):
+    """int32 uniform on [0, limit) for a per-element int32 `limit` >= 1
+    (the backends' integer draws take one scalar bound)."""
+    limit = ops.cast(limit, "float32")
+    drawn = ops.floor(backend.uniform(shape, seed) * limit)
+    return ops.cast(ops.minimum(drawn, limit - 1.0), "int32")
 
-    As in Yun et al. (2019): the box has height `floor(H * sqrt(1 - lam))`
-    and width `floor(W * sqrt(1 - lam))` (each from its own side: TF Model
-    Garden computed the width from the height), a uniformly random centre,
-    and is clipped at the image borders. Clipping shrinks the box, so the
-    returned weight is recomputed from the pasted area (KerasCV and Model
-    Garden keep the drawn lam, which overweights the partner's label).
+
+def sample_boxes(lam, image_size, seed, minmax=None, correct_lam=True):
+    """CutMix boxes: one per example.
+
+    By default as in Yun et al. (2019): the box has height
+    `floor(H * sqrt(1 - lam))` and width `floor(W * sqrt(1 - lam))` (each
+    from its own image side), a uniformly random centre, and is clipped at
+    the image borders. Clipping shrinks the box, so with `correct_lam` the
+    returned weight is recomputed from the pasted area.
+
+    With `minmax=(low, high)` the drawn `lam` is not used (timm's
+    `cutmix_minmax`): the box's height and width are drawn independently and
+    uniformly from `[floor(H * low), floor(H * high))` (likewise for the
+    width; just the lower end where the two are equal), its top-left corner
+    uniformly where the box fits inside the image, and the weight always
+    comes from the area.
 
     Args:
         lam: float32 tensor `(batch,)`, the drawn weights.
         image_size: `(height, width)`, Python ints or scalar int tensors.
         seed: A stateless seed of shape `(2,)`.
+        minmax: `None`, or the `(low, high)` range of the box's sides as
+            fractions of the image's.
+        correct_lam: Return the weight of the pasted area (`True`), or, as
+            timm's `correct_lam=False`, the drawn `lam` even where clipping
+            shrank the box. Ignored with `minmax`.
 
     Returns:
         `(box, lam)`: int32 `(batch, 4)` boxes `[top, bottom, left, right]`
-        (half-open) and the exact weight `1 - area / (H * W)` of each.
+        (half-open) and each example's weight in the targets.
     """
     height, width = (ops.cast(s, "int32") for s in image_size)
-    row_seed, col_seed = backend.split(backend.as_seed(seed), 2)
-    ratio = ops.sqrt(1.0 - lam)
-    cut_h = ops.cast(ops.floor(ops.cast(height, "float32") * ratio), "int32")
-    cut_w = ops.cast(ops.floor(ops.cast(width, "float32") * ratio), "int32")
     shape = ops.shape(lam)
-    centre_y = backend.uniform_int(shape, row_seed, height)
-    centre_x = backend.uniform_int(shape, col_seed, width)
-    top = centre_y - cut_h // 2
-    left = centre_x - cut_w // 2
+    if minmax is None:
+        row_seed, col_seed = backend.split(backend.as_seed(seed), 2)
+        ratio = ops.sqrt(1.0 - lam)
+        cut_h = ops.cast(ops.floor(ops.cast(height, "float32") * ratio), "int32")
+        cut_w = ops.cast(ops.floor(ops.cast(width, "float32") * ratio), "int32")
+        top = backend.uniform_int(shape, row_seed, height) - cut_h // 2
+        left = backend.uniform_int(shape, col_seed, width) - cut_w // 2
+    else:
+        seeds = backend.split(backend.as_seed(seed), 4)
+
+        def side(size, side_seed):
+            if isinstance(size, int):  # static: the exact pixels, as timm's int()
+                low, high = (int(size * f) for f in minmax)
+            else:
+                low, high = (
+                    ops.cast(ops.floor(ops.cast(size, "float32") * f), "int32")
+                    for f in minmax
+                )
+            return low + _uniform_below(shape, side_seed, ops.maximum(high - low, 1))
+
+        cut_h, cut_w = (
+            side(size, side_seed)
+            for size, side_seed in zip(image_size, seeds[:2])
+        )
+        top = _uniform_below(shape, seeds[2], height - cut_h)
+        left = _uniform_below(shape, seeds[3], width - cut_w)
     box = ops.stack(
         [
             ops.clip(top, 0, height),
@@ -166,6 +203,8 @@ def sample_boxes(lam, image_size, seed):
         ],
         axis=1,
     )
+    if minmax is None and not correct_lam:
+        return box, lam
     area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
     exact_lam = 1.0 - ops.cast(area, "float32") / ops.cast(
         height * width, "float32"
@@ -185,6 +224,8 @@ def sample_batch_params(
     image_size=None,
     mixup=True,
     cutmix=False,
+    cutmix_minmax=None,
+    correct_lam=True,
 ):
     """Draws a batch's `MixParams` with timm's semantics for the rates.
 
@@ -203,6 +244,11 @@ def sample_batch_params(
         mixup, cutmix: Which methods the step contains (static: they decide
             what is traced). With `mixup` alone and `prob = 1` the draw is
             exactly `sample_mix_params(batch_size, alpha, seed)`'s.
+        cutmix_minmax: `None`, or the `(low, high)` range of CutMix box
+            sides as fractions of the image's, drawn uniformly in place of
+            a box from `cutmix_alpha` (see `sample_boxes`).
+        correct_lam: CutMix's label weight is the pasted area (`True`), or
+            the drawn lambda even where the box was clipped (`False`).
 
     Returns:
         A `MixParams`.
@@ -254,7 +300,9 @@ def sample_batch_params(
             cut_lam_seed,
             lambda_mode,
         )
-        box, cut_lam = sample_boxes(drawn, image_size, box_seed)
+        box, cut_lam = sample_boxes(
+            drawn, image_size, box_seed, cutmix_minmax, correct_lam
+        )
         cutmix_on = cutmix_alpha > 0.0
         if mixup:
             use_cutmix = ops.logical_and(

@@ -118,3 +118,124 @@ def test_cutmix_needs_an_image_input():
     model = compile_sgd(MixupModel(dense_classifier(), cutmix_alpha=1.0))
     with pytest.raises(ValueError, match="needs an image input of rank 4"):
         model.fit(x, y, verbose=0)
+
+
+def _timm_rand_bbox_minmax(height, width, minmax, count, rng):
+    """timm's `rand_bbox_minmax` (timm/data/mixup.py), in numpy: sides drawn
+    from [int(S * low), int(S * high)), the corner where the box fits."""
+    cut_h = rng.integers(int(height * minmax[0]), int(height * minmax[1]), size=count)
+    cut_w = rng.integers(int(width * minmax[0]), int(width * minmax[1]), size=count)
+    top = rng.integers(0, height - cut_h, size=count)
+    left = rng.integers(0, width - cut_w, size=count)
+    return np.stack([top, top + cut_h, left, left + cut_w], axis=1)
+
+
+def _frequencies(values, support):
+    return np.array([np.mean(values == v) for v in support])
+
+
+@JIT
+def test_cutmix_minmax_draws_boxes_as_timm_does(jit):
+    height, width, n, minmax = 10, 14, 512, (0.25, 0.75)
+    draw = as_in_step(
+        lambda seed: sample_batch_params(
+            n, seed, alpha=0.0, cutmix_alpha=1.0, image_size=(height, width),
+            mixup=False, cutmix=True, cutmix_minmax=minmax,
+        ),
+        jit,
+    )
+    draws = [draw(seed(step, 3)) for step in range(8)]
+    box = np.concatenate([numpy(p.box) for p in draws])
+    lam = np.concatenate([numpy(p.lam) for p in draws])
+    reference = _timm_rand_bbox_minmax(
+        height, width, minmax, 20 * len(box), np.random.default_rng(0)
+    )
+    for sides, size in (((0, 1), height), ((2, 3), width)):
+        ours = box[:, sides[1]] - box[:, sides[0]]
+        theirs = reference[:, sides[1]] - reference[:, sides[0]]
+        support = np.arange(int(size * minmax[0]), int(size * minmax[1]))
+        assert set(ours) == set(support)  # the same whole-pixel range
+        # The same law: side lengths and corners, within 5 standard errors.
+        tolerance = 5 * np.sqrt(0.25 / len(ours))
+        np.testing.assert_allclose(
+            _frequencies(ours, support), _frequencies(theirs, support), atol=tolerance
+        )
+        corners = np.arange(size)
+        np.testing.assert_allclose(
+            _frequencies(box[:, sides[0]], corners),
+            _frequencies(reference[:, sides[0]], corners), atol=tolerance,
+        )
+        # Inside the image, never clipped, as timm places them.
+        assert np.all(box[:, sides[1]] < size)
+    # The weight is the box's area (timm always corrects it with minmax).
+    area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
+    np.testing.assert_allclose(lam, 1 - area / (height * width), atol=1e-6)
+
+
+@JIT
+def test_correct_lam_false_keeps_the_drawn_lambda(jit):
+    height, width, n = 8, 12, 256
+
+    def params(correct_lam):
+        return as_in_step(
+            lambda seed: sample_batch_params(
+                n, seed, alpha=0.0, cutmix_alpha=1.0, image_size=(height, width),
+                mixup=False, cutmix=True, correct_lam=correct_lam,
+            ),
+            jit,
+        )(seed(5, 1))
+
+    corrected, drawn = params(True), params(False)
+    np.testing.assert_array_equal(numpy(corrected.box), numpy(drawn.box))
+    box, lam = numpy(drawn.box), numpy(drawn.lam)
+    area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
+    np.testing.assert_allclose(numpy(corrected.lam), 1 - area / (height * width), atol=1e-6)
+    # timm's `cutmix_bbox_and_lam(correct_lam=False)`: the box is cut from
+    # the drawn lambda, which is returned as it was, even where clipping
+    # shrank the box. An unclipped box has exactly the drawn sides.
+    side_h = np.floor(height * np.sqrt(1 - lam)).astype(int)
+    side_w = np.floor(width * np.sqrt(1 - lam)).astype(int)
+    inside = (box[:, 0] > 0) & (box[:, 1] < height) & (box[:, 2] > 0) & (box[:, 3] < width)
+    assert inside.sum() > 10
+    np.testing.assert_array_equal((box[:, 1] - box[:, 0])[inside], side_h[inside])
+    np.testing.assert_array_equal((box[:, 3] - box[:, 2])[inside], side_w[inside])
+    # Clipped boxes paste less than 1 - lam of the image: timm's overweight.
+    clipped = ~inside & (side_h > 0) & (side_w > 0)
+    assert np.all(1 - lam >= area / (height * width) - 1e-6)
+    assert np.any(1 - lam[clipped] > area[clipped] / (height * width) + 0.05)
+
+
+@JIT
+def test_cutmix_knobs_train_save_and_load(jit, tmp_path):
+    import keras
+
+    x, y = classification_data(n=16, input_shape=(8, 8, 1))
+    model = compile_sgd(
+        MixupModel(dense_classifier((8, 8, 1)), alpha=0.0, cutmix_alpha=1.0,
+                   cutmix_minmax=(0.3, 0.7), correct_lam=False, seed=1),
+        jit=jit,
+    )
+    params = draw_as_in_step(model, 16, (8, 8), jit)
+    sides = numpy(params.box)[:, 1] - numpy(params.box)[:, 0]
+    assert set(sides) <= {2, 3, 4}  # [int(8 * 0.3), int(8 * 0.7))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    path = str(tmp_path / "knobs.keras")
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.cutmix_minmax == (0.3, 0.7) and loaded.correct_lam is False
+    assert loaded.mixup_config() == model.mixup_config()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cutmix_alpha": 1.0, "cutmix_minmax": (0.5, 0.2)}, "`cutmix_minmax` must be"),
+        ({"cutmix_alpha": 1.0, "cutmix_minmax": (0.0, 0.5)}, "`cutmix_minmax` must be"),
+        ({"cutmix_alpha": 1.0, "cutmix_minmax": 0.5}, "`cutmix_minmax` must be"),
+        ({"cutmix_minmax": (0.2, 0.5)}, "`cutmix_minmax` draws CutMix boxes"),
+        ({"cutmix_alpha": 1.0, "correct_lam": "no"}, "`correct_lam` must be"),
+    ],
+)
+def test_cutmix_knobs_refuse_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MixupModel(dense_classifier((8, 8, 1)), **kwargs)
