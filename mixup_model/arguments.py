@@ -74,3 +74,10 @@ def check_bool(name, value):
     if not isinstance(value, bool):
         raise argument_error(name, "True or False", value)
     return value
+
+
+def check_open_fraction(name, value):
+    """A float in (0, 1), such as a threshold on targets."""
+    if not _is_real(value) or not 0.0 < float(value) < 1.0:
+        raise argument_error(name, "a float in (0, 1)", value)
+    return float(value)

@@ -382,7 +382,9 @@ def smooth_labels(y, num_outputs, label_smoothing):
     return _as_floating(y) * (1.0 - label_smoothing) + label_smoothing / classes
 
 
-def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
+def mix_targets(
+    y, y_pred, sample_weight, params, label_smoothing=0.0, target_threshold=None
+):
     """Builds the loss terms and metric targets of a mixed batch.
 
     Dense float targets without sample weights are blended directly, like
@@ -400,6 +402,11 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
         label_smoothing: Smooths the targets of the loss (not those of the
             metrics) after mixing. Needs dense (one-hot, soft or binary)
             targets: a sparse loss has no smoothed form.
+        target_threshold: `None`, or a float in (0, 1): after mixing and
+            smoothing, the loss's targets above it become 1 and the others 0
+            (timm's `bce_target_thresh`, for multi-label training with
+            binary cross-entropy). Needs dense targets; with sample weights,
+            each mixed example is weighted `lam * w + (1 - lam) * w[perm]`.
 
     Returns:
         A `MixedTargets`: the loss's terms (`loss_terms`, a list of
@@ -409,8 +416,8 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
     Raises:
         ValueError: `y` has another number of tensors than `y_pred`, a
             target's shape is neither the output's (dense) nor a class id
-            per example, or `label_smoothing` is outside [0, 1) or set with
-            class ids.
+            per example, `label_smoothing` is outside [0, 1) or set with
+            class ids, or `target_threshold` is set with class ids.
 
     Example:
 
@@ -435,6 +442,13 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
             "non-sparse loss, but got integer class labels. Pass "
             "`keras.utils.to_categorical(y)` and `categorical_crossentropy`."
         )
+    if target_threshold is not None and CLASS_IDS in kinds:
+        raise ValueError(
+            "`target_threshold` needs dense (one-hot, multi-hot or soft) "
+            "targets to threshold, but got integer class labels. Pass "
+            "`keras.utils.to_categorical(y)` (or multi-hot targets) and a "
+            "binary or categorical cross-entropy."
+        )
     lam = params.lam
 
     def smooth(targets):
@@ -442,6 +456,8 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
             smooth_labels(t, tuple(p.shape)[-1] if p.shape else None, label_smoothing)
             for t, p in zip(tree.flatten(targets), flat_pred)
         ]
+        if target_threshold is not None:
+            flat = [ops.cast(t > target_threshold, t.dtype) for t in flat]
         return tree.pack_sequence_as(targets, flat)
 
     def metric_target(t, kind):
@@ -455,6 +471,16 @@ def mix_targets(y, y_pred, sample_weight, params, label_smoothing=0.0):
     )
     if sample_weight is None and all(k == DENSE for k in kinds):
         return MixedTargets([(smooth(metric_y), None)], metric_y, None)
+    if target_threshold is not None:
+        # A threshold applies to the blend, so the loss cannot be split
+        # into one term per source; the mixed example carries both weights.
+        sample_weight = tree.map_structure(ops.convert_to_tensor, sample_weight)
+        weight = tree.map_structure(
+            ops.add,
+            _scale(sample_weight, lam),
+            _scale(_gather(sample_weight, params.perm), 1.0 - lam),
+        )
+        return MixedTargets([(smooth(metric_y), weight)], metric_y, weight)
 
     if sample_weight is None:
         primary_w = lam

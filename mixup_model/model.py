@@ -17,6 +17,7 @@ from keras.src.models.functional import Functional
 from mixup_model.arguments import argument_error
 from mixup_model.arguments import check_bool
 from mixup_model.arguments import check_box_fraction_range
+from mixup_model.arguments import check_open_fraction
 from mixup_model.arguments import check_concentration
 from mixup_model.arguments import check_probability
 from mixup_model.backend import current as backend
@@ -211,6 +212,12 @@ class MixupModel(backend.TrainStep, keras.Model):
             pasted (`True`, default), or (`False`, timm's
             `correct_lam=False`) by the drawn lambda even where clipping at
             the border shrank the box.
+        target_threshold: Optional float in (0, 1) (timm's
+            `bce_target_thresh`): after mixing and smoothing, training
+            targets above it become 1 and the rest 0, for multi-label
+            training with sigmoid outputs and binary cross-entropy. Needs
+            dense targets; with sample weights, a mixed example is weighted
+            `lam * w + (1 - lam) * w[perm]`.
         prob: Probability that a batch is mixed at all (default 1).
         switch_prob: With both methods on, the probability that a batch
             uses CutMix rather than mixup (default 0.5).
@@ -286,6 +293,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         seed=None,
         cutmix_minmax=None,
         correct_lam=True,
+        target_threshold=None,
         **kwargs,
     ):
         if not isinstance(self, Functional) and _functional_init_arguments(
@@ -316,6 +324,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         seed = _validate_seed(seed)
         cutmix_minmax = check_box_fraction_range("cutmix_minmax", cutmix_minmax)
         correct_lam = check_bool("correct_lam", correct_lam)
+        if target_threshold is not None:
+            target_threshold = check_open_fraction("target_threshold", target_threshold)
         if cutmix_minmax is not None and rates[1] == 0:
             raise ValueError(
                 "`cutmix_minmax` draws CutMix boxes, so it needs CutMix on: "
@@ -340,6 +350,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         self.mix_layer = mix_layer
         self.seed = seed
         self.correct_lam = correct_lam
+        self.target_threshold = target_threshold
         # Set past Keras's attribute tracking: settings, not layer state.
         object.__setattr__(self, "mixed_inputs", mixed_inputs)
         object.__setattr__(self, "cutmix_minmax", cutmix_minmax)
@@ -664,6 +675,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         targets = mix_targets(
             y, y_pred, sample_weight, step.params,
             label_smoothing=self.label_smoothing,
+            target_threshold=self.target_threshold,
         )
         if self.LOSS_VALUES_REACH_METRICS:
             step.targets = (arguments, targets)
@@ -762,6 +774,7 @@ class MixupModel(backend.TrainStep, keras.Model):
                 None if self.cutmix_minmax is None else list(self.cutmix_minmax)
             ),
             "correct_lam": self.correct_lam,
+            "target_threshold": self.target_threshold,
         }
 
     def get_config(self):
@@ -802,7 +815,7 @@ class FunctionalMixupModel(MixupModel, Functional):
         **kwargs: The mixup settings of `MixupModel` (`alpha`,
             `cutmix_alpha`, `prob`, `switch_prob`, `lambda_mode`,
             `label_smoothing`, `mix_layer`, `mixed_inputs`, `seed`,
-            `cutmix_minmax`, `correct_lam`), and
+            `cutmix_minmax`, `correct_lam`, `target_threshold`), and
             `keras.Model` arguments (`trainable`, ...).
 
     Example:
