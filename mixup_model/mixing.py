@@ -84,15 +84,22 @@ def blend(x, params):
     return base + t * (other - base)
 
 
-def _spatial_axes(data_format=None):
+# Ranks that CutMix pastes boxes into: images `(batch, H, W, C)` and
+# videos `(batch, T, H, W, C)` (one box through all frames: a tube).
+BOX_RANKS = (4, 5)
+
+
+def _spatial_axes(data_format=None, rank=4):
+    """The axes of H and W in a batch of `rank` (4: images, 5: videos)."""
     data_format = data_format or keras.config.image_data_format()
-    return (1, 2) if data_format == "channels_last" else (2, 3)
+    first = rank - 3 if data_format == "channels_last" else rank - 2
+    return first, first + 1
 
 
 def image_size_of(x, data_format=None):
-    """`(height, width)` of an image batch of rank 4: ints, or scalar
-    tensors for dimensions unknown when tracing."""
-    rows, cols = _spatial_axes(data_format)
+    """`(height, width)` of an image (rank 4) or video (rank 5) batch: ints,
+    or scalar tensors for dimensions unknown when tracing."""
+    rows, cols = _spatial_axes(data_format, len(x.shape))
     shape = ops.shape(x)
     return shape[rows], shape[cols]
 
@@ -113,7 +120,9 @@ def paste_boxes(x, params, data_format=None):
 
     Args:
         x: Images of rank 4, `(batch, H, W, C)` (or `(batch, C, H, W)` with
-            `data_format="channels_first"`; defaults to Keras's setting).
+            `data_format="channels_first"`; defaults to Keras's setting), or
+            videos of rank 5, `(batch, T, H, W, C)` (`(batch, C, T, H, W)`),
+            into whose frames the same box is pasted (a tube).
             Integers are cast to `keras.config.floatx()`, as in `blend`.
         params: `MixParams` with `box`.
         data_format: `"channels_last"` or `"channels_first"`.
@@ -131,9 +140,13 @@ def paste_boxes(x, params, data_format=None):
     [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     x = _as_floating(x)
+    rank = len(x.shape)
+    rows, cols = _spatial_axes(data_format, rank)
     mask = box_mask(params.box, image_size_of(x, data_format))
-    channel_axis = 3 if _spatial_axes(data_format) == (1, 2) else 1
-    mask = ops.expand_dims(mask, channel_axis)
+    # (batch, H, W) -> ones everywhere but the batch and spatial axes.
+    for axis in range(1, rank):
+        if axis not in (rows, cols):
+            mask = ops.expand_dims(mask, axis)
     return ops.where(mask, ops.take(x, params.perm, axis=0), x)
 
 
@@ -141,7 +154,7 @@ def mix_tensor(x, params, data_format=None):
     """Mixes one tensor: CutMix boxes for images in a CutMix batch, else a
     blend with the batch's lambda."""
     x = ops.convert_to_tensor(x)
-    if params.box is None or len(x.shape) != 4:
+    if params.box is None or len(x.shape) not in BOX_RANKS:
         return blend(x, params)
     # Boxes without a switch, or a switch fixed when sampling (CutMix is the
     # only method): no conditional in the step.
@@ -242,8 +255,9 @@ def mix_inputs(x, params, include=None, data_format=None):
     (floats and unsigned integers are mixed, signed integers and booleans
     are kept from the primary example), unless `include` names the inputs
     to mix (see `selected_inputs`). Every mixed input uses the same lambda
-    and permutation; in a CutMix batch, image inputs (rank 4) get the boxes
-    and the other mixed inputs are blended with the pasted-area lambda.
+    and permutation; in a CutMix batch, image inputs (rank 4) and video
+    inputs (rank 5) get the boxes and the other mixed inputs are blended
+    with the pasted-area lambda.
 
     Args:
         x: The batch's inputs: a tensor, or a list/tuple/dict of them.
@@ -285,7 +299,7 @@ def mix_inputs(x, params, include=None, data_format=None):
 
 
 def first_image(x, include=None):
-    """The first mixed input of rank 4, or None."""
+    """The first mixed image (rank 4) or video (rank 5) input, or None."""
     leaves = [
         leaf
         for leaf, mix in zip(
@@ -294,7 +308,7 @@ def first_image(x, include=None):
         if mix
     ]
     for leaf in leaves:
-        if leaf is not None and len(leaf.shape) == 4:
+        if leaf is not None and len(leaf.shape) in BOX_RANKS:
             return leaf
     return None
 

@@ -199,8 +199,9 @@ class MixupModel(backend.TrainStep, keras.Model):
             example's value. With `alpha = cutmix_alpha = 0` (and no label
             smoothing) training is exactly the wrapped model's own.
         cutmix_alpha: CutMix's concentration; `0` (default) turns it off.
-            CutMix pastes a box from the partner image (inputs of rank 4),
-            one box per example, and weights the labels by the exact pasted
+            CutMix pastes a box from the partner image (inputs of rank 4;
+            for videos of rank 5, one box through all frames), one box per
+            example, and weights the labels by the exact pasted
             area after clipping at the borders.
         cutmix_minmax: Optional `(low, high)`, `0 < low < high <= 1` (timm's
             `cutmix_minmax`): each box's height and width are drawn
@@ -474,7 +475,8 @@ class MixupModel(backend.TrainStep, keras.Model):
             shapes = [tuple(t.shape) for t in tree.flatten(x)]
             raise ValueError(
                 "`cutmix_alpha` > 0 needs an image input of rank 4 "
-                f"(batch, height, width, channels) to paste boxes into; the "
+                "(batch, height, width, channels) or a video input of rank 5 "
+                f"(batch, frames, height, width, channels) to paste boxes into; the "
                 f"model's inputs have shapes {shapes}."
             )
         return image_size_of(image)

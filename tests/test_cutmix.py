@@ -239,3 +239,48 @@ def test_cutmix_knobs_train_save_and_load(jit, tmp_path):
 def test_cutmix_knobs_refuse_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         MixupModel(dense_classifier((8, 8, 1)), **kwargs)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_video_cutmix_pastes_one_box_through_all_frames(data_format):
+    frames, height, width, n = 3, 6, 10, 32
+    # Distinct values per example and frame, so the partner's pixels show.
+    x = np.arange(n * frames, dtype="float32").reshape(n, frames, 1, 1, 1) + 1
+    x = np.broadcast_to(x, (n, frames, height, width, 2))
+    if data_format == "channels_first":
+        x = np.moveaxis(x, -1, 1)  # (n, channels, frames, height, width)
+    params = sample_batch_params(
+        n, seed(0, 4), alpha=0.0, cutmix_alpha=1.0, image_size=(height, width),
+        mixup=False, cutmix=True,
+    )
+    mixed = numpy(paste_boxes(x, params, data_format))
+    if data_format == "channels_first":
+        mixed, x = np.moveaxis(mixed, 1, -1), np.moveaxis(x, 1, -1)
+    box, lam, perm = numpy(params.box), numpy(params.lam), numpy(params.perm)
+    boxed = 0
+    for i in range(n):
+        top, bottom, left, right = box[i]
+        inside = np.zeros((height, width), bool)
+        inside[top:bottom, left:right] = True
+        for t in range(frames):  # the same box in every frame: a tube
+            np.testing.assert_array_equal(mixed[i, t][inside], x[perm[i], t][inside])
+            np.testing.assert_array_equal(mixed[i, t][~inside], x[i, t][~inside])
+        assert lam[i] == pytest.approx(1 - inside.sum() / (height * width), abs=1e-6)
+        boxed += bool(inside.any()) and perm[i] != i
+    assert boxed > n // 2
+
+
+@JIT
+def test_video_cutmix_trains_in_the_step(jit):
+    x, y = classification_data(n=16, input_shape=(3, 6, 10, 1))
+    model = compile_sgd(
+        MixupModel(dense_classifier((3, 6, 10, 1)), alpha=0.0, cutmix_alpha=1.0, seed=2),
+        jit=jit,
+    )
+    params = draw_as_in_step(model, 16, (6, 10), jit)
+    assert np.any(numpy(params.lam) < 1)
+    mixed = numpy(paste_boxes(x, params))
+    probs = numpy(model(mixed, training=True))
+    expected = two_term_cross_entropy(probs, y, numpy(params.lam), numpy(params.perm))
+    loss = model.train_on_batch(x, y, return_dict=True)["loss"]
+    np.testing.assert_allclose(loss, expected, rtol=1e-4)
