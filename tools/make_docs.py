@@ -338,6 +338,26 @@ def _long_schedule_table(name):
     return markdown_table(head, rows)
 
 
+def _differences(name, choice, metric, scale, digits):
+    """Each mixup arm's paired difference to the baseline at one chosen
+    epoch, with its interval: "α = 0.2: −0.41 [−1.07, +0.24]; ..."."""
+    record = load(f"results/{name}.json")
+    summary = record["summary"]
+    return "; ".join(
+        f"α = {alpha:g}: "
+        + _interval(summary[f"mixup_alpha{alpha:g}_minus_baseline"][choice][metric],
+                    scale, digits)
+        for alpha in record["settings"]["alphas"]
+    )
+
+
+def _mixup_lowest_loss_epochs(name):
+    """The mixup arms' mean epochs of lowest validation loss, as a range."""
+    record = load(f"results/{name}.json")
+    return _span([record["summary"][f"mixup_alpha{a:g}"]["lowest_validation_loss_epoch"]["mean"]
+                  for a in record["settings"]["alphas"]], ".0f")
+
+
 def long_schedule_table():
     return _long_schedule_table("long_schedule")
 
@@ -387,6 +407,19 @@ TABLES = {
     "long_schedule": long_schedule_table,
     "long_schedule_flatten": long_schedule_flatten_table,
     "long_schedule_minutes": long_schedule_minutes,
+    "long_schedule_mixup_lowest_epochs": lambda: _mixup_lowest_loss_epochs("long_schedule"),
+    "flatten_mixup_lowest_epochs": lambda: _mixup_lowest_loss_epochs("long_schedule_flatten"),
+    "long_schedule_last_accuracy": lambda: _differences(
+        "long_schedule", "last", "accuracy", 100, 2),
+    "long_schedule_last_nll": lambda: _differences("long_schedule", "last", "loss", 1, 3),
+    "flatten_last_accuracy": lambda: _differences(
+        "long_schedule_flatten", "last", "accuracy", 100, 2),
+    "flatten_best_validation_accuracy": lambda: _differences(
+        "long_schedule_flatten", "best_validation", "accuracy", 100, 2),
+    "flatten_last_nll": lambda: _differences(
+        "long_schedule_flatten", "last", "loss", 1, 3),
+    "flatten_last_ece": lambda: _differences(
+        "long_schedule_flatten", "last", "ece", 100, 2),
     "long_schedule_flatten_minutes": long_schedule_flatten_minutes,
 }
 
