@@ -52,7 +52,7 @@ MODELS = {"keras-io": build_cnn, "flatten": build_flatten_cnn}
 BASELINE = "baseline"
 # Per run, the test metrics reported at each chosen epoch.
 TEST_METRICS = ("accuracy", "loss", "ece")
-# The chosen epochs: (name, how it is found from the run's curves).
+# The epochs at which each run is read (found by `chosen_epochs`).
 EPOCH_CHOICES = ("last", "best_validation", "best_test")
 
 
@@ -123,10 +123,10 @@ def summarize(record):
     runs = record["runs"]
     arms = [arm_name(a) for a in [0.0] + record["settings"]["alphas"]]
     # Only seeds with every arm finished enter the comparison.
-    seeds_done = sorted(
-        {key.split("/")[0] for key in runs}, key=int
-    )
-    seeds_done = [s for s in seeds_done if all(f"{s}/{a}" in runs for a in arms)]
+    seeds_done = [
+        s for s in sorted({key.split("/")[0] for key in runs}, key=int)
+        if all(f"{s}/{a}" in runs for a in arms)
+    ]
     summary = {"seeds": [int(s) for s in seeds_done]}
     if not seeds_done:
         return summary
