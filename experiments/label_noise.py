@@ -29,7 +29,6 @@ Usage:
 
 import argparse
 import os
-import time
 
 import keras
 import numpy as np
@@ -38,7 +37,7 @@ from experiments import main_job as job
 from experiments import records
 from experiments.cli import add_common_arguments
 from experiments.cli import parse_checked
-from experiments.scoring import ScoreEveryEpoch
+from experiments.scoring import fit_and_score
 from mixup_model import MixupModel
 
 
@@ -76,29 +75,14 @@ def build_mlp():
 
 
 def train_one(arm_alpha, data, initial_weights, args):
-    (x_train, y_noisy), (x_val, y_val), (x_test, y_test) = data
+    (x_train, y_noisy), _, _ = data
     keras.utils.set_random_seed(args.seed)  # same data order for every arm
     mlp = build_mlp()
     mlp.set_weights(initial_weights)
     model = MixupModel(mlp, alpha=arm_alpha, seed=args.seed)
-    model.compile(
-        keras.optimizers.Adam(),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=1 if keras.backend.backend() == "torch" else 32,
+    history, tester, seconds = fit_and_score(
+        model, "sparse_categorical_crossentropy", data, args, validation_batch_size=2000
     )
-    tester = ScoreEveryEpoch(x_test, y_test)
-    start = time.perf_counter()
-    history = model.fit(
-        job.train_dataset(x_train, y_noisy, args.batch_size, args.seed),
-        validation_data=(x_val, y_val),
-        validation_batch_size=2000,
-        shuffle=False,  # the dataset shuffles itself every epoch
-        epochs=args.epochs,
-        callbacks=[tester],
-        verbose=args.verbose,
-    )
-    seconds = time.perf_counter() - start
     train_fit = model.evaluate(x_train, y_noisy, batch_size=2000, verbose=0)[1]
     last = tester.scores[-1]  # the trained model's, already computed
     curve = [s["accuracy"] for s in tester.scores]

@@ -29,7 +29,6 @@ Usage:
 
 import argparse
 import os
-import time
 
 import keras
 import numpy as np
@@ -42,7 +41,7 @@ from experiments.cli import parse_checked
 from experiments.fashion_mnist import CLASS_NAMES
 from experiments.models import build_cnn
 from experiments.models import build_flatten_cnn
-from experiments.scoring import ScoreEveryEpoch
+from experiments.scoring import fit_and_score
 from mixup_model import MixupModel
 from mixup_model import MixupTensorBoard
 
@@ -82,28 +81,13 @@ def summarize_run(curves):
 
 def train_run(alpha, data, initial_weights, args, log_dir):
     """Trains one arm of one seed and returns its `summarize_run` record."""
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = data
     keras.utils.set_random_seed(args.seed)  # same dropout and data order per arm
     cnn = MODELS[args.model]()
     cnn.set_weights(initial_weights)
     model = MixupModel(cnn, alpha=alpha, seed=args.seed)
-    model.compile(
-        optimizer=keras.optimizers.Adam(),
-        loss="categorical_crossentropy",
-        metrics=["accuracy"],
-        steps_per_execution=1 if keras.backend.backend() == "torch" else 32,
-    )
-    tester = ScoreEveryEpoch(x_test, y_test)
-    start = time.perf_counter()
-    history = model.fit(
-        job.train_dataset(x_train, y_train, args.batch_size, args.seed),
-        validation_data=(x_val, y_val),
-        validation_batch_size=1000,
-        shuffle=False,  # the dataset shuffles itself every epoch
-        epochs=args.epochs,
-        # The tester first: it adds the test scores that TensorBoard logs.
-        callbacks=[tester, MixupTensorBoard(log_dir, class_names=CLASS_NAMES)],
-        verbose=args.verbose,
+    history, tester, seconds = fit_and_score(
+        model, "categorical_crossentropy", data, args, validation_batch_size=1000,
+        callbacks=[MixupTensorBoard(log_dir, class_names=CLASS_NAMES)],
     )
     curves = {
         name: [round(float(v), 5) for v in history.history[name]]
@@ -113,7 +97,7 @@ def train_run(alpha, data, initial_weights, args, log_dir):
         curves[f"test_{m}"] = [round(s[m], 5) for s in tester.scores]
     run = summarize_run(curves)
     run["alpha"] = alpha
-    run["seconds"] = round(time.perf_counter() - start, 1)
+    run["seconds"] = round(seconds, 1)
     return run
 
 
