@@ -10,6 +10,7 @@ from mixup_model.mixing import blend
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
 from mixup_model.mixing import paste_boxes
+from mixup_model.mixing import paste_segments
 from mixup_model.sampling import sample_batch_params
 from mixup_model.sampling import sample_mix_params
 from mixup_model.model import FunctionalMixupModel
@@ -33,6 +34,7 @@ __all__ = [
     "mix_inputs",
     "mix_targets",
     "paste_boxes",
+    "paste_segments",
     "sample_beta",
     "sample_batch_params",
     "sample_mix_params",

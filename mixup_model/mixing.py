@@ -87,21 +87,31 @@ def blend(x, params):
 # Ranks that CutMix pastes boxes into: images `(batch, H, W, C)` and
 # videos `(batch, T, H, W, C)` (one box through all frames: a tube).
 BOX_RANKS = (4, 5)
+# Sequences `(batch, T, C)` get segments along T instead.
+SEGMENT_RANK = 3
 
 
 def _spatial_axes(data_format=None, rank=4):
-    """The axes of H and W in a batch of `rank` (4: images, 5: videos)."""
+    """The axes CutMix cuts along in a batch of `rank`: H and W of images
+    (rank 4) and videos (rank 5), T of sequences (rank 3)."""
     data_format = data_format or keras.config.image_data_format()
+    if rank == SEGMENT_RANK:
+        return (1,) if data_format == "channels_last" else (2,)
     first = rank - 3 if data_format == "channels_last" else rank - 2
     return first, first + 1
 
 
 def image_size_of(x, data_format=None):
-    """`(height, width)` of an image (rank 4) or video (rank 5) batch: ints,
+    """The sizes CutMix cuts along: `(height, width)` of an image (rank 4)
+    or video (rank 5) batch, `(steps,)` of a sequence batch (rank 3); ints,
     or scalar tensors for dimensions unknown when tracing."""
-    rows, cols = _spatial_axes(data_format, len(x.shape))
     shape = ops.shape(x)
-    return shape[rows], shape[cols]
+    return tuple(shape[axis] for axis in _spatial_axes(data_format, len(x.shape)))
+
+
+def static_cut_dims(x, data_format=None):
+    """`image_size_of` as static dims: ints, None where unknown."""
+    return tuple(x.shape[axis] for axis in _spatial_axes(data_format, len(x.shape)))
 
 
 def box_mask(box, image_size):
@@ -113,6 +123,36 @@ def box_mask(box, image_size):
     in_rows = ops.logical_and(rows >= box[:, 0:1], rows < box[:, 1:2])
     in_cols = ops.logical_and(cols >= box[:, 2:3], cols < box[:, 3:4])
     return ops.logical_and(in_rows[:, :, None], in_cols[:, None, :])
+
+
+def segment_mask(segment, length):
+    """Bool `(batch, T)`: True inside each example's half-open segment."""
+    segment = ops.convert_to_tensor(segment, "int32")
+    steps = ops.arange(length, dtype="int32")[None, :]
+    return ops.logical_and(steps >= segment[:, 0:1], steps < segment[:, 1:2])
+
+
+def cut_mask(params, sizes):
+    """Bool `(batch, *sizes)`: True where CutMix pastes from the partner
+    (the box of `params` for two sizes, its segment for one)."""
+    if len(sizes) == 1:
+        return segment_mask(params.segment, sizes[0])
+    return box_mask(params.box, sizes)
+
+
+def _paste(x, params, data_format, into=None):
+    """`x` (or `into`, of its shape) with each example's cut (box or
+    segment) taken from its partner in `x`."""
+    x = _as_floating(x)
+    into = x if into is None else into
+    rank = len(x.shape)
+    axes = _spatial_axes(data_format, rank)
+    mask = cut_mask(params, image_size_of(x, data_format))
+    # (batch, *sizes) -> ones everywhere but the batch and cut axes.
+    for axis in range(1, rank):
+        if axis not in axes:
+            mask = ops.expand_dims(mask, axis)
+    return ops.where(mask, ops.take(x, params.perm, axis=0), into)
 
 
 def paste_boxes(x, params, data_format=None):
@@ -139,35 +179,78 @@ def paste_boxes(x, params, data_format=None):
     >>> ops.convert_to_numpy(paste_boxes(x, params))[0, :, :, 0].tolist()
     [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
-    x = _as_floating(x)
+    return _paste(x, params, data_format)
+
+
+def paste_segments(x, params, data_format=None):
+    """CutMix for sequences: each sequence with its segment of steps taken
+    from its partner.
+
+    Args:
+        x: Sequences of rank 3, `(batch, T, C)` (or `(batch, C, T)` with
+            `data_format="channels_first"`; defaults to Keras's setting).
+            Integers are cast to `keras.config.floatx()`, as in `blend`.
+        params: `MixParams` with `segment`.
+        data_format: `"channels_last"` or `"channels_first"`.
+
+    Returns:
+        The sequences, `x`'s shape, with each segment from the partner.
+
+    Example:
+
+    >>> x = np.stack([np.zeros((5, 1)), np.ones((5, 1))]).astype("float32")
+    >>> params = MixParams(lam=np.array([0.6, 1.0], "float32"),
+    ...                    perm=np.array([1, 0], "int32"),
+    ...                    segment=np.array([[1, 3], [0, 0]], "int32"))
+    >>> ops.convert_to_numpy(paste_segments(x, params))[0, :, 0].tolist()
+    [0.0, 1.0, 1.0, 0.0, 0.0]
+    """
+    return _paste(x, params, data_format)
+
+
+def _cut_of(x, params):
+    """The cut that `params` holds for a tensor of `x`'s rank, or None."""
     rank = len(x.shape)
-    rows, cols = _spatial_axes(data_format, rank)
-    mask = box_mask(params.box, image_size_of(x, data_format))
-    # (batch, H, W) -> ones everywhere but the batch and spatial axes.
-    for axis in range(1, rank):
-        if axis not in (rows, cols):
-            mask = ops.expand_dims(mask, axis)
-    return ops.where(mask, ops.take(x, params.perm, axis=0), x)
+    if rank in BOX_RANKS:
+        return params.box
+    if rank == SEGMENT_RANK:
+        return params.segment
+    return None
+
+
+def _fit_rank(t, rank):
+    """`t` with trailing axes of size 1 added up to `rank`."""
+    while len(t.shape) < rank:
+        t = ops.expand_dims(t, -1)
+    return t
 
 
 def mix_tensor(x, params, data_format=None):
-    """Mixes one tensor: CutMix boxes for images in a CutMix batch, else a
-    blend with the batch's lambda."""
+    """Mixes one tensor: the CutMix cut (a box for images and videos, a
+    segment for sequences) for the examples that CutMix, else a blend with
+    the example's lambda."""
     x = ops.convert_to_tensor(x)
-    if params.box is None or len(x.shape) not in BOX_RANKS:
+    if _cut_of(x, params) is None:
         return blend(x, params)
-    # Boxes without a switch, or a switch fixed when sampling (CutMix is the
-    # only method): no conditional in the step.
-    if params.cutmix is None or isinstance(params.cutmix, bool):
-        if params.cutmix is False:
+    cutmix = params.cutmix
+    # A cut without a switch, or a switch fixed when sampling (CutMix is
+    # the only method): no conditional in the step.
+    if cutmix is None or isinstance(cutmix, bool):
+        if cutmix is False:
             return blend(x, params)
-        return paste_boxes(x, params, data_format)
-    # Per batch, one or the other: only the chosen one is computed.
-    return ops.cond(
-        params.cutmix,
-        lambda: paste_boxes(x, params, data_format),
-        lambda: blend(x, params),
-    )
+        return _paste(x, params, data_format)
+    if len(cutmix.shape) == 0:
+        # Per batch, one or the other: only the chosen one is computed.
+        return ops.cond(
+            cutmix,
+            lambda: _paste(x, params, data_format),
+            lambda: blend(x, params),
+        )
+    # Per example: CutMix examples keep their own image (lam = 1) in the
+    # blend, and the others have empty cuts, which paste nothing. The cuts
+    # come from the unblended partners, as in timm.
+    blended = blend(x, params._replace(lam=ops.where(cutmix, 1.0, params.lam)))
+    return _paste(x, params, data_format, into=blended)
 
 
 def _top_level_names(x):
@@ -256,8 +339,9 @@ def mix_inputs(x, params, include=None, data_format=None):
     are kept from the primary example), unless `include` names the inputs
     to mix (see `selected_inputs`). Every mixed input uses the same lambda
     and permutation; in a CutMix batch, image inputs (rank 4) and video
-    inputs (rank 5) get the boxes and the other mixed inputs are blended
-    with the pasted-area lambda.
+    inputs (rank 5) get the boxes (or sequence inputs, rank 3, the
+    segments) and the other mixed inputs are blended with the pasted-area
+    lambda.
 
     Args:
         x: The batch's inputs: a tensor, or a list/tuple/dict of them.
@@ -298,19 +382,20 @@ def mix_inputs(x, params, include=None, data_format=None):
     )
 
 
-def first_image(x, include=None):
-    """The first mixed image (rank 4) or video (rank 5) input, or None."""
+def first_cut_input(x, include=None):
+    """The mixed input that CutMix cuts: the first image (rank 4) or video
+    (rank 5), else the first sequence (rank 3); None if there is none."""
     leaves = [
         leaf
         for leaf, mix in zip(
             tree.flatten(x), tree.flatten(selected_inputs(x, include))
         )
-        if mix
+        if mix and leaf is not None
     ]
-    for leaf in leaves:
-        if leaf is not None and len(leaf.shape) in BOX_RANKS:
-            return leaf
-    return None
+    candidates = [leaf for leaf in leaves if len(leaf.shape) in BOX_RANKS] + [
+        leaf for leaf in leaves if len(leaf.shape) == SEGMENT_RANK
+    ]
+    return candidates[0] if candidates else None
 
 
 def batch_size_of(x):
@@ -372,14 +457,76 @@ class MixedTargets:
     metric_sample_weight: object
 
 
-def _gather(structure, perm):
-    return tree.map_structure(lambda t: ops.take(t, perm, axis=0), structure)
+def _convex(a, b, weight_of_a):
+    """`w * a + (1 - w) * b` elementwise, exact where `w` is 0 or 1 (a
+    pasted pixel is its source's target, not a rounded one); the same
+    one-sided step as `blend`."""
+    a, b = _as_floating(a), _as_floating(b)
+    w = ops.cast(weight_of_a, a.dtype)
+    keep = w >= 0.5
+    base = ops.where(keep, a, b)
+    other = ops.where(keep, b, a)
+    return base + ops.where(keep, 1.0 - w, w) * (other - base)
 
 
-def _scale(weights, lam):
-    return tree.map_structure(
-        lambda w: ops.cast(_per_example(lam, w), w.dtype) * w, weights
-    )
+def _per_cell(y_pred, cut_dims):
+    """Whether an output predicts per pixel (per step) of the cut input:
+    its dims between the batch and the last (classes) axis are the cut
+    input's `cut_dims`, `(H, W)` of an image or `(T,)` of a sequence."""
+    if cut_dims is None:
+        return False
+    between = tuple(y_pred.shape)[1:-1]
+    return len(between) == len(cut_dims) and _same_dims(between, cut_dims)
+
+
+def own_weights(y_pred, params, cut_dims=None):
+    """Each example's weight of its own target for one output.
+
+    Args:
+        y_pred: The output.
+        params: The batch's `MixParams`.
+        cut_dims: `(H, W)` of the image (or `(T,)` of the sequence) that
+            CutMix cuts, or None.
+
+    Returns:
+        `params.lam`, shape `(batch,)`; or, for an output per pixel (step)
+        of the cut input in a batch with CutMix, a map `(batch, *cut_dims)`:
+        0 inside an example's cut and 1 outside for the examples that
+        CutMix, lam everywhere for those that blend.
+    """
+    cut = params.box if len(cut_dims or ()) == 2 else params.segment
+    if cut is None or not _per_cell(y_pred, cut_dims):
+        return params.lam
+    sizes = tuple(ops.shape(y_pred)[1 : 1 + len(cut_dims)])
+    outside = 1.0 - ops.cast(cut_mask(params, sizes), "float32")
+    cutmix = params.cutmix
+    if cutmix is None or cutmix is True:
+        return outside
+    lam = _fit_rank(ops.convert_to_tensor(params.lam, "float32"), len(outside.shape))
+    if cutmix is False:
+        return ops.broadcast_to(lam, ops.shape(outside))
+    cutmix = _fit_rank(ops.convert_to_tensor(cutmix), len(outside.shape))
+    return ops.where(cutmix, outside, lam)
+
+
+def _weigh(own, weight):
+    """`own * weight`, a per-example weight (or map) times a sample weight,
+    each broadcast over the other's trailing axes."""
+    own = ops.convert_to_tensor(own)
+    if weight is None:
+        return own
+    weight = _as_floating(weight)
+    rank = max(len(own.shape), len(weight.shape))
+    return _fit_rank(ops.cast(own, weight.dtype), rank) * _fit_rank(weight, rank)
+
+
+def _weights_per_target(sample_weight, count):
+    """One sample weight (or None) per target, as Keras's compiled loss
+    uses them: a single weight serves every output."""
+    if sample_weight is None:
+        return [None] * count
+    flat = [ops.convert_to_tensor(w) for w in tree.flatten(sample_weight)]
+    return flat * count if len(flat) == 1 else flat
 
 
 def validate_label_smoothing(label_smoothing):
@@ -397,7 +544,13 @@ def smooth_labels(y, num_outputs, label_smoothing):
 
 
 def mix_targets(
-    y, y_pred, sample_weight, params, label_smoothing=0.0, target_threshold=None
+    y,
+    y_pred,
+    sample_weight,
+    params,
+    label_smoothing=0.0,
+    target_threshold=None,
+    cut_dims=None,
 ):
     """Builds the loss terms and metric targets of a mixed batch.
 
@@ -406,6 +559,15 @@ def mix_targets(
     belongs to one example's loss term; either case decomposes the loss as
     `lam * L(y, w) + (1 - lam) * L(y[perm], w[perm])`, which for
     cross-entropy equals the loss on blended one-hot targets.
+
+    Per-pixel targets (segmentation masks) are recognised from their
+    output's shape: an output `(batch, H, W, K)` for an image input cut at
+    `(H, W)` (or `(batch, T, K)` for a sequence cut at `(T,)`), with
+    targets `(batch, H, W)` or `(batch, H, W, 1)` class ids or
+    `(batch, H, W, K)` one-hot or soft. In a CutMix batch their weights are
+    per pixel (see `own_weights`): the box is pasted into the target as
+    into the image, and sample weights of shape `(batch, H, W)` follow
+    their pixels.
 
     Args:
         y: Targets, a tensor or a structure matching `y_pred`.
@@ -421,6 +583,9 @@ def mix_targets(
             (timm's `bce_target_thresh`, for multi-label training with
             binary cross-entropy). Needs dense targets; with sample weights,
             each mixed example is weighted `lam * w + (1 - lam) * w[perm]`.
+        cut_dims: `(H, W)` of the image input that CutMix cuts (`(T,)` of
+            a sequence input), static ints or None; None when nothing is
+            cut or per-pixel targets are not wanted.
 
     Returns:
         A `MixedTargets`: the loss's terms (`loss_terms`, a list of
@@ -463,7 +628,8 @@ def mix_targets(
             "`keras.utils.to_categorical(y)` (or multi-hot targets) and a "
             "binary or categorical cross-entropy."
         )
-    lam = params.lam
+    perm = params.perm
+    owns = [own_weights(p, params, cut_dims) for p in flat_pred]
 
     def smooth(targets):
         flat = [
@@ -474,41 +640,46 @@ def mix_targets(
             flat = [ops.cast(t > target_threshold, t.dtype) for t in flat]
         return tree.pack_sequence_as(targets, flat)
 
-    def metric_target(t, kind):
+    def metric_target(t, kind, own):
+        partner = ops.take(t, perm, axis=0)
         if kind == DENSE:
-            return blend(t, params)
-        primary_wins = _per_example(lam, t) >= 0.5
-        return ops.where(primary_wins, t, ops.take(t, params.perm, axis=0))
+            if len(own.shape) == 1:
+                return blend(t, params)
+            return _convex(t, partner, _fit_rank(own, len(t.shape)))
+        own_wins = _fit_rank(own, len(t.shape)) >= 0.5
+        return ops.where(own_wins, t, partner)
 
     metric_y = tree.pack_sequence_as(
-        y, [metric_target(t, k) for t, k in zip(flat_y, kinds)]
+        y, [metric_target(t, k, o) for t, k, o in zip(flat_y, kinds, owns)]
     )
     if sample_weight is None and all(k == DENSE for k in kinds):
         return MixedTargets([(smooth(metric_y), None)], metric_y, None)
+
+    # The weights a loss multiplies its values with: rank of the output
+    # less the classes axis (per example, per pixel, per step).
+    owns = [
+        _fit_rank(ops.convert_to_tensor(o), max(len(p.shape) - 1, 1))
+        for o, p in zip(owns, flat_pred)
+    ]
+    weights = _weights_per_target(sample_weight, len(flat_y))
+    partner_weights = [None if w is None else ops.take(w, perm, axis=0) for w in weights]
+    primary_w = [_weigh(o, w) for o, w in zip(owns, weights)]
+    partner_w = [_weigh(1.0 - o, w) for o, w in zip(owns, partner_weights)]
     if target_threshold is not None:
         # A threshold applies to the blend, so the loss cannot be split
         # into one term per source; the mixed example carries both weights.
-        sample_weight = tree.map_structure(ops.convert_to_tensor, sample_weight)
-        weight = tree.map_structure(
-            ops.add,
-            _scale(sample_weight, lam),
-            _scale(_gather(sample_weight, params.perm), 1.0 - lam),
-        )
+        weight = tree.pack_sequence_as(y, list(map(ops.add, primary_w, partner_w)))
         return MixedTargets([(smooth(metric_y), weight)], metric_y, weight)
-
-    if sample_weight is None:
-        primary_w = lam
-        partner_w = 1.0 - lam
-        metric_w = None
-    else:
-        sample_weight = tree.map_structure(ops.convert_to_tensor, sample_weight)
-        partner = _gather(sample_weight, params.perm)
-        primary_w = _scale(sample_weight, lam)
-        partner_w = _scale(partner, 1.0 - lam)
-        metric_w = tree.map_structure(ops.add, primary_w, partner_w)
+    metric_w = None
+    if sample_weight is not None:
+        metric_w = tree.pack_sequence_as(y, list(map(ops.add, primary_w, partner_w)))
     y = tree.pack_sequence_as(y, flat_y)
+    partner_y = tree.map_structure(lambda t: ops.take(t, perm, axis=0), y)
     return MixedTargets(
-        [(smooth(y), primary_w), (smooth(_gather(y, params.perm)), partner_w)],
+        [
+            (smooth(y), tree.pack_sequence_as(y, primary_w)),
+            (smooth(partner_y), tree.pack_sequence_as(y, partner_w)),
+        ],
         metric_y,
         metric_w,
     )

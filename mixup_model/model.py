@@ -23,15 +23,17 @@ from mixup_model.arguments import check_probability
 from mixup_model.backend import current as backend
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import describe_inputs
-from mixup_model.mixing import first_image
+from mixup_model.mixing import first_cut_input
 from mixup_model.mixing import image_size_of
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import mix_targets
 from mixup_model.mixing import selected_inputs
+from mixup_model.mixing import static_cut_dims
 from mixup_model.mixing import validate_label_smoothing
 from mixup_model.sampling import identity_params
 from mixup_model.sampling import sample_batch_params
 from mixup_model.sampling import validate_lambda_mode
+from mixup_model.sampling import validate_mode
 
 # Key of the mixup random state in a model's weights store (`.keras` files,
 # `save_weights`, `ModelCheckpoint`, `BackupAndRestore`). Keras does not
@@ -71,10 +73,14 @@ class MixedStep:
         targets: The `MixedTargets` that the loss computed, with the
             `(y, y_pred, sample_weight)` they were computed from, for the
             metrics to reuse where the backend allows it.
+        cut_dims: With CutMix, the static `(H, W)` of the image input that
+            is cut (`(T,)` of a sequence): outputs per pixel (step) of it
+            get their targets cut too.
     """
 
     params: typing.Any
     manifold_pending: bool = False
+    cut_dims: typing.Any = None
     targets: typing.Any = None
 
 
@@ -176,7 +182,10 @@ class MixupModel(backend.TrainStep, keras.Model):
     loss) and sample weights (`sample_weight=`, `class_weight=`) are handled
     by decomposing the loss as `lam * L(y) + (1 - lam) * L(y[perm])`, each
     weight staying with its own example's term. Dict or list targets (one
-    per output) are all mixed with the same lambda.
+    per output) are all mixed with the same lambda. Per-pixel targets
+    (segmentation masks: an output `(batch, H, W, K)` for image inputs of
+    size `(H, W)`) take CutMix's box pixel by pixel, as the image does; see
+    `mixup_model.mix_targets`.
 
     Training metrics are computed on the mixed batch: against the blended
     targets, or, for integer labels, against the label with the larger
@@ -200,9 +209,9 @@ class MixupModel(backend.TrainStep, keras.Model):
             smoothing) training is exactly the wrapped model's own.
         cutmix_alpha: CutMix's concentration; `0` (default) turns it off.
             CutMix pastes a box from the partner image (inputs of rank 4;
-            for videos of rank 5, one box through all frames), one box per
-            example, and weights the labels by the exact pasted
-            area after clipping at the borders.
+            for videos of rank 5, one box through all frames; for sequences
+            of rank 3, a segment of steps), one per example, and weights the
+            labels by the exact pasted area (length) after clipping.
         cutmix_minmax: Optional `(low, high)`, `0 < low < high <= 1` (timm's
             `cutmix_minmax`): each box's height and width are drawn
             uniformly between these fractions of the image's (independently,
@@ -224,6 +233,13 @@ class MixupModel(backend.TrainStep, keras.Model):
             uses CutMix rather than mixup (default 0.5).
         lambda_mode: `"per_sample"` (default) draws one lambda per example,
             `"per_batch"` one lambda per batch (the paper's reference code).
+        mode: What one draw of `prob` and `switch_prob` decides for
+            (timm's `mode`): `"batch"` (default) mixes the whole batch or
+            none of it, with one method; `"elem"` decides for each example
+            (mixed or not, mixup or CutMix); `"pair"` for each pair of
+            partners, which are each other's partners with one lambda (and
+            box), so their two mixes are complementary. `"pair"` and
+            `"elem"` need `lambda_mode="per_sample"`.
         label_smoothing: Smooths the (mixed) training targets, a float in
             [0, 1); needs one-hot or soft targets. Defaults to 0.
         mix_layer: Name of a layer whose outputs are mixed instead of the
@@ -295,6 +311,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         cutmix_minmax=None,
         correct_lam=True,
         target_threshold=None,
+        mode="batch",
         **kwargs,
     ):
         if not isinstance(self, Functional) and _functional_init_arguments(
@@ -319,6 +336,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             )
         ]
         lambda_mode = validate_lambda_mode(lambda_mode)
+        mode = validate_mode(mode, lambda_mode)
         label_smoothing = validate_label_smoothing(label_smoothing)
         mix_layer = _validate_mix_layer(mix_layer)
         mixed_inputs = _validate_mixed_inputs(mixed_inputs)
@@ -347,6 +365,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         super().__init__(**kwargs)
         self.model = model
         self.lambda_mode = lambda_mode
+        self.mode = mode
         self.label_smoothing = label_smoothing
         self.mix_layer = mix_layer
         self.seed = seed
@@ -445,13 +464,18 @@ class MixupModel(backend.TrainStep, keras.Model):
 
         Args:
             batch_size: Number of examples, an int or scalar int tensor.
-            image_size: `(height, width)` of the images; needed for CutMix.
+            image_size: The sizes CutMix cuts along, needed for CutMix:
+                `(height, width)` of images (boxes) or `(steps,)` of
+                sequences (segments).
         """
         return backend.sample_in_step(self._draw_mix_params, batch_size, image_size)
 
     def _draw_mix_params(self, batch_size, image_size):
         seed = backend.as_seed(self.mixup_seed_generator.next())
         rates = self._read_rates()
+        sequence_length = None
+        if image_size is not None and len(image_size) == 1:
+            (sequence_length,), image_size = image_size, None
         return sample_batch_params(
             batch_size,
             backend.replica_seed(seed),
@@ -461,25 +485,29 @@ class MixupModel(backend.TrainStep, keras.Model):
             switch_prob=rates.switch_prob,
             lambda_mode=self.lambda_mode,
             image_size=image_size,
+            sequence_length=sequence_length,
             mixup=self._uses_mixup,
             cutmix=self._uses_cutmix,
             cutmix_minmax=self.cutmix_minmax,
             correct_lam=self.correct_lam,
+            mode=self.mode,
         )
 
-    def _cutmix_image_size(self, x):
+    def _cut_input(self, x):
+        """The input CutMix cuts (None without CutMix), or raises."""
         if not self._uses_cutmix:
             return None
-        image = first_image(x, self.mixed_inputs)
-        if image is None:
+        cut = first_cut_input(x, self.mixed_inputs)
+        if cut is None:
             shapes = [tuple(t.shape) for t in tree.flatten(x)]
             raise ValueError(
                 "`cutmix_alpha` > 0 needs an image input of rank 4 "
-                "(batch, height, width, channels) or a video input of rank 5 "
-                f"(batch, frames, height, width, channels) to paste boxes into; the "
+                "(batch, height, width, channels), a video input of rank 5 "
+                "(batch, frames, height, width, channels) or a sequence input "
+                "of rank 3 (batch, steps, channels) to paste cuts into; the "
                 f"model's inputs have shapes {shapes}."
             )
-        return image_size_of(image)
+        return cut
 
     def _begin_mixed_step(self, data):
         """Draws and applies the batch's mixing; the backend's `train_step`
@@ -498,9 +526,11 @@ class MixupModel(backend.TrainStep, keras.Model):
         manifold = mixes and self.mix_layer is not None
         if mixes and not manifold:
             self._check_inputs_are_mixed(x)  # before anything is drawn
+        cut_input = self._cut_input(x) if mixes and not manifold else None
         if mixes:
             params = self.sample_mix_params(
-                batch_size, image_size=self._cutmix_image_size(x)
+                batch_size,
+                image_size=None if cut_input is None else image_size_of(cut_input),
             )
             self._warn_if_loss_smooths_labels()
         else:  # targets only smoothed, or statistics to record
@@ -517,7 +547,11 @@ class MixupModel(backend.TrainStep, keras.Model):
             # The mixed batch exactly as the model sees it (with `mix_layer`
             # there is no mixed input to show).
             statistics.update(params, None if manifold else mixed_x, y, clean_pred)
-        step = MixedStep(params, manifold_pending=manifold)
+        step = MixedStep(
+            params,
+            manifold_pending=manifold,
+            cut_dims=None if cut_input is None else static_cut_dims(cut_input),
+        )
         return step, keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
 
     @contextlib.contextmanager
@@ -678,6 +712,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             y, y_pred, sample_weight, step.params,
             label_smoothing=self.label_smoothing,
             target_threshold=self.target_threshold,
+            cut_dims=step.cut_dims,
         )
         if self.LOSS_VALUES_REACH_METRICS:
             step.targets = (arguments, targets)
@@ -766,6 +801,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         return {
             **self._constructor_rates,
             "lambda_mode": self.lambda_mode,
+            "mode": self.mode,
             "label_smoothing": self.label_smoothing,
             "mix_layer": self.mix_layer,
             "mixed_inputs": (
@@ -817,7 +853,7 @@ class FunctionalMixupModel(MixupModel, Functional):
         **kwargs: The mixup settings of `MixupModel` (`alpha`,
             `cutmix_alpha`, `prob`, `switch_prob`, `lambda_mode`,
             `label_smoothing`, `mix_layer`, `mixed_inputs`, `seed`,
-            `cutmix_minmax`, `correct_lam`, `target_threshold`), and
+            `cutmix_minmax`, `correct_lam`, `target_threshold`, `mode`), and
             `keras.Model` arguments (`trainable`, ...).
 
     Example:

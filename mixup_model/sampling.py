@@ -22,6 +22,10 @@ from mixup_model.beta import sample_beta
 
 LAMBDA_MODES = ("per_sample", "per_batch")
 
+# What shares one draw of `prob`, `switch_prob` and the method (timm's
+# `mode`): the batch, each pair of partners, or each example.
+MODES = ("batch", "pair", "elem")
+
 # Concentrations are clamped to this before sampling: a rate scheduled to 0
 # switches its method off through the gates below, and the sampler still
 # runs on a finite value.
@@ -31,6 +35,20 @@ _MIN_CONCENTRATION = 1e-3
 def validate_lambda_mode(lambda_mode):
     """Returns `lambda_mode`, or raises a ValueError naming the choices."""
     return check_choice("lambda_mode", lambda_mode, LAMBDA_MODES)
+
+
+def validate_mode(mode, lambda_mode="per_sample"):
+    """Returns `mode`, or raises a ValueError naming the choices (or the
+    conflict with a per-batch lambda)."""
+    check_choice("mode", mode, MODES)
+    if mode != "batch" and lambda_mode == "per_batch":
+        raise ValueError(
+            f"`mode`={mode!r} draws a lambda per example (or pair), which "
+            "contradicts `lambda_mode`='per_batch'. Use mode='batch' or "
+            f"lambda_mode='per_sample'. Received: mode={mode!r}, "
+            f"lambda_mode={lambda_mode!r}"
+        )
+    return mode
 
 
 class MixParams(typing.NamedTuple):
@@ -43,13 +61,17 @@ class MixParams(typing.NamedTuple):
             is the exact fraction of the image left unpasted.
         perm: int32 tensor of shape `(batch,)`: example `i` is mixed with
             example `perm[i]`. Always a permutation of the batch.
-        box: `None` (mixup only), or an int32 tensor of shape `(batch, 4)`:
-            the rows `[top, bottom)` and columns `[left, right)` of each
-            image that CutMix pastes from the partner (empty when the batch
-            is not a CutMix batch).
-        cutmix: `None`, `True` (CutMix is the only method), or a scalar
-            bool tensor: whether this batch pastes boxes (CutMix) rather
-            than blending (mixup).
+        box: `None`, or an int32 tensor of shape `(batch, 4)`: the rows
+            `[top, bottom)` and columns `[left, right)` of each image that
+            CutMix pastes from the partner (empty for an example that is
+            not cut).
+        cutmix: `None`, `True` (CutMix is the only method), a scalar bool
+            tensor (whether this batch pastes rather than blends), or a bool
+            tensor of shape `(batch,)` (the choice per example).
+        segment: `None`, or an int32 tensor of shape `(batch, 2)`: the steps
+            `[start, end)` of each sequence that CutMix pastes from the
+            partner, when the cut input is a sequence rather than an image.
+            At most one of `box` and `segment` is set.
 
     Example:
 
@@ -63,6 +85,7 @@ class MixParams(typing.NamedTuple):
     perm: typing.Any
     box: typing.Any = None
     cutmix: typing.Any = None
+    segment: typing.Any = None
 
 
 def identity_params(batch_size):
@@ -136,6 +159,54 @@ def _uniform_below(shape, seed, limit):
     return ops.cast(ops.minimum(drawn, limit - 1.0), "int32")
 
 
+def _sample_spans(cut_ratio, sizes, seed, minmax):
+    """One half-open span `[start, end)` per example along each axis of
+    `sizes`: a cut of `floor(size * cut_ratio)` around a uniform centre,
+    clipped at the borders, or with `minmax` a length drawn uniformly from
+    `[int(size * low), int(size * high))` placed where it fits.
+
+    Returns a list of `(start, end)` int32 pairs, one per axis.
+    """
+    shape = ops.shape(cut_ratio)
+    count = len(sizes)
+    if minmax is None:
+        seeds = backend.split(backend.as_seed(seed), count)
+    else:
+        seeds = backend.split(backend.as_seed(seed), 2 * count)
+    spans = []
+    for axis, size in enumerate(sizes):
+        limit = ops.cast(size, "int32")
+        if minmax is None:
+            cut = ops.cast(
+                ops.floor(ops.cast(limit, "float32") * cut_ratio), "int32"
+            )
+            start = backend.uniform_int(shape, seeds[axis], limit) - cut // 2
+        else:
+            if isinstance(size, int):  # static: the exact cells, as timm's int()
+                low, high = (int(size * f) for f in minmax)
+            else:
+                low, high = (
+                    ops.cast(ops.floor(ops.cast(limit, "float32") * f), "int32")
+                    for f in minmax
+                )
+            cut = low + _uniform_below(
+                shape, seeds[axis], ops.maximum(high - low, 1)
+            )
+            start = _uniform_below(shape, seeds[count + axis], limit - cut)
+        spans.append((ops.clip(start, 0, limit), ops.clip(start + cut, 0, limit)))
+    return spans
+
+
+def _cut_weight(spans, sizes):
+    """1 - (the cut's cells / all cells): the weight left to the example."""
+    cells = 1
+    total = 1
+    for (start, end), size in zip(spans, sizes):
+        cells = cells * (end - start)
+        total = total * ops.cast(size, "int32")
+    return 1.0 - ops.cast(cells, "float32") / ops.cast(total, "float32")
+
+
 def sample_boxes(lam, image_size, seed, minmax=None, correct_lam=True):
     """CutMix boxes: one per example.
 
@@ -166,50 +237,55 @@ def sample_boxes(lam, image_size, seed, minmax=None, correct_lam=True):
         `(box, lam)`: int32 `(batch, 4)` boxes `[top, bottom, left, right]`
         (half-open) and each example's weight in the targets.
     """
-    height, width = (ops.cast(s, "int32") for s in image_size)
-    shape = ops.shape(lam)
-    if minmax is None:
-        row_seed, col_seed = backend.split(backend.as_seed(seed), 2)
-        ratio = ops.sqrt(1.0 - lam)
-        cut_h = ops.cast(ops.floor(ops.cast(height, "float32") * ratio), "int32")
-        cut_w = ops.cast(ops.floor(ops.cast(width, "float32") * ratio), "int32")
-        top = backend.uniform_int(shape, row_seed, height) - cut_h // 2
-        left = backend.uniform_int(shape, col_seed, width) - cut_w // 2
-    else:
-        seeds = backend.split(backend.as_seed(seed), 4)
-
-        def side(size, side_seed):
-            if isinstance(size, int):  # static: the exact pixels, as timm's int()
-                low, high = (int(size * f) for f in minmax)
-            else:
-                low, high = (
-                    ops.cast(ops.floor(ops.cast(size, "float32") * f), "int32")
-                    for f in minmax
-                )
-            return low + _uniform_below(shape, side_seed, ops.maximum(high - low, 1))
-
-        cut_h, cut_w = (
-            side(size, side_seed)
-            for size, side_seed in zip(image_size, seeds[:2])
-        )
-        top = _uniform_below(shape, seeds[2], height - cut_h)
-        left = _uniform_below(shape, seeds[3], width - cut_w)
-    box = ops.stack(
-        [
-            ops.clip(top, 0, height),
-            ops.clip(top + cut_h, 0, height),
-            ops.clip(left, 0, width),
-            ops.clip(left + cut_w, 0, width),
-        ],
-        axis=1,
-    )
+    spans = _sample_spans(ops.sqrt(1.0 - lam), image_size, seed, minmax)
+    box = ops.stack([bound for span in spans for bound in span], axis=1)
     if minmax is None and not correct_lam:
         return box, lam
-    area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
-    exact_lam = 1.0 - ops.cast(area, "float32") / ops.cast(
-        height * width, "float32"
-    )
-    return box, exact_lam
+    return box, _cut_weight(spans, image_size)
+
+
+def sample_segments(lam, length, seed, minmax=None, correct_lam=True):
+    """CutMix segments for sequences: one span of steps per example.
+
+    The 1-D counterpart of `sample_boxes`: the segment has
+    `floor(T * (1 - lam))` steps (not `sqrt`: a segment's share of the
+    sequence is its length), a uniformly random centre, and is clipped at
+    both ends; with `correct_lam` the weight is `1 - length / T` after
+    clipping. `minmax` draws the length uniformly from
+    `[floor(T * low), floor(T * high))` instead, placed where it fits.
+
+    Args:
+        lam: float32 tensor `(batch,)`, the drawn weights.
+        length: `T`, a Python int or scalar int tensor.
+        seed: A stateless seed of shape `(2,)`.
+        minmax: `None`, or the `(low, high)` range of the segment's length
+            as fractions of `T`.
+        correct_lam: As in `sample_boxes`.
+
+    Returns:
+        `(segment, lam)`: int32 `(batch, 2)` segments `[start, end)` and
+        each example's weight in the targets.
+    """
+    spans = _sample_spans(1.0 - lam, (length,), seed, minmax)
+    segment = ops.stack(list(spans[0]), axis=1)
+    if minmax is None and not correct_lam:
+        return segment, lam
+    return segment, _cut_weight(spans, (length,))
+
+
+def _pairing(batch_size, seed):
+    """A random pairing of the batch: `(perm, leader)` where `perm` swaps the
+    two examples of each pair (`perm[perm[i]] == i`) and `leader[i]` is the
+    pair's first example, whose draws the pair shares. With an odd batch
+    one example is its own partner, which leaves it unchanged."""
+    order = sample_permutation(batch_size, seed)
+    position = ops.cast(ops.argsort(order), "int32")  # of each example
+    partner_position = position + 1 - 2 * (position % 2)
+    last = ops.cast(batch_size, "int32") - 1
+    partner_position = ops.where(partner_position > last, position, partner_position)
+    perm = ops.take(order, partner_position, axis=0)
+    leader = ops.take(order, position - position % 2, axis=0)
+    return perm, leader
 
 
 def sample_batch_params(
@@ -222,17 +298,24 @@ def sample_batch_params(
     switch_prob=0.5,
     lambda_mode="per_sample",
     image_size=None,
+    sequence_length=None,
     mixup=True,
     cutmix=False,
     cutmix_minmax=None,
     correct_lam=True,
+    mode="batch",
 ):
     """Draws a batch's `MixParams` with timm's semantics for the rates.
 
-    The batch is mixed with probability `prob`. When both methods are on, it
-    is a CutMix batch with probability `switch_prob`, else a mixup batch. A
-    method whose concentration is 0 is off. An unmixed batch gets lam = 1
-    and empty boxes, which leave inputs and targets exactly unchanged.
+    With `mode="batch"` the batch is mixed with probability `prob`, and when
+    both methods are on, it is a CutMix batch with probability
+    `switch_prob`, else a mixup batch. With `mode="elem"` each example makes
+    these choices for itself (and draws its own lambda); with `mode="pair"`
+    each pair of examples does, and the two examples of a pair are each
+    other's partners with the same lambda (and box), so their mixes are
+    complementary, as timm's `mode="pair"`. A method whose concentration is
+    0 is off. An unmixed example gets lam = 1 and an empty box, which leave
+    its inputs and targets exactly unchanged.
 
     Args:
         batch_size: Number of examples, a Python int or scalar int tensor.
@@ -240,22 +323,30 @@ def sample_batch_params(
         alpha, cutmix_alpha, prob, switch_prob: Rates, Python floats or
             float32 scalar tensors (read from variables by `MixupModel`).
         lambda_mode: `"per_sample"` or `"per_batch"` lambda.
-        image_size: `(height, width)` of the images; needed with `cutmix`.
+        image_size: `(height, width)` of the images: CutMix pastes boxes.
+        sequence_length: `T` of the sequences, in place of `image_size`:
+            CutMix pastes segments along time (`sample_segments`).
         mixup, cutmix: Which methods the step contains (static: they decide
             what is traced). With `mixup` alone and `prob = 1` the draw is
             exactly `sample_mix_params(batch_size, alpha, seed)`'s.
         cutmix_minmax: `None`, or the `(low, high)` range of CutMix box
-            sides as fractions of the image's, drawn uniformly in place of
-            a box from `cutmix_alpha` (see `sample_boxes`).
+            sides (segment lengths) as fractions of the image's (sequence's),
+            drawn uniformly in place of a box from `cutmix_alpha`.
         correct_lam: CutMix's label weight is the pasted area (`True`), or
             the drawn lambda even where the box was clipped (`False`).
+        mode: `"batch"`, `"pair"` or `"elem"`: what shares one draw of
+            `prob`, `switch_prob` and the method.
 
     Returns:
-        A `MixParams`.
+        A `MixParams`; `cutmix` is a bool tensor of shape `(batch,)` when
+        the method is chosen per example (`"pair"` and `"elem"` with both
+        methods on).
 
     Raises:
         ValueError: neither `mixup` nor `cutmix` is on, `cutmix` is on
-            without `image_size`, or `lambda_mode` is unknown.
+            without `image_size` or `sequence_length`, `mode` or
+            `lambda_mode` is unknown, or `lambda_mode="per_batch"` is
+            combined with a per-example `mode`.
 
     Example:
 
@@ -263,20 +354,34 @@ def sample_batch_params(
     ...                              image_size=(32, 32), cutmix=True)
     >>> tuple(params.box.shape)  # [top, bottom, left, right) per example
     (8, 4)
+    >>> params = sample_batch_params(6, [0, 1], alpha=1.0, mode="pair")
+    >>> perm = ops.convert_to_numpy(params.perm)
+    >>> bool((perm[perm] == np.arange(6)).all())  # partners in pairs
+    True
     """
     if not (mixup or cutmix):
         raise ValueError(
             "sample_batch_params needs `mixup` or `cutmix` on. Received: "
             f"mixup={mixup!r}, cutmix={cutmix!r}"
         )
+    mode = validate_mode(mode, lambda_mode)
     seed = backend.as_seed(seed)
     alpha = ops.cast(alpha, "float32")
     cutmix_alpha = ops.cast(cutmix_alpha, "float32")
     lam_seed, perm_seed = backend.split(seed, 2)
-    perm = sample_permutation(batch_size, perm_seed)
-    mix_draw, switch_draw = ops.unstack(
-        backend.uniform((2,), backend.fold_in(seed, 2)), axis=0
-    )
+    if mode == "pair":
+        perm, leader = _pairing(batch_size, perm_seed)
+    else:
+        perm = sample_permutation(batch_size, perm_seed)
+    if mode == "batch":
+        mix_draw, switch_draw = ops.unstack(
+            backend.uniform((2,), backend.fold_in(seed, 2)), axis=0
+        )
+    else:
+        mix_draw, switch_draw = ops.unstack(
+            backend.uniform((2,) + _batch_shape(batch_size), backend.fold_in(seed, 2)),
+            axis=0,
+        )
     on = ops.convert_to_tensor(False)
     if mixup:
         lam = sample_lambda(
@@ -286,12 +391,12 @@ def sample_batch_params(
             lambda_mode,
         )
         on = ops.logical_or(on, alpha > 0.0)
-    box = use_cutmix = None
+    region = use_cutmix = None
     if cutmix:
-        if image_size is None:
+        if image_size is None and sequence_length is None:
             raise ValueError(
-                "CutMix needs the `image_size` of the batch. Received: "
-                "image_size=None"
+                "CutMix needs the `image_size` (or `sequence_length`) of the "
+                "batch. Received: image_size=None, sequence_length=None"
             )
         cut_lam_seed, box_seed = backend.split(backend.fold_in(seed, 1), 2)
         drawn = sample_lambda(
@@ -300,9 +405,12 @@ def sample_batch_params(
             cut_lam_seed,
             lambda_mode,
         )
-        box, cut_lam = sample_boxes(
-            drawn, image_size, box_seed, cutmix_minmax, correct_lam
+        sampler, size = (
+            (sample_boxes, image_size)
+            if image_size is not None
+            else (sample_segments, sequence_length)
         )
+        region, cut_lam = sampler(drawn, size, box_seed, cutmix_minmax, correct_lam)
         cutmix_on = cutmix_alpha > 0.0
         if mixup:
             use_cutmix = ops.logical_and(
@@ -318,8 +426,18 @@ def sample_batch_params(
         on = ops.logical_or(on, cutmix_on)
     apply = ops.logical_and(on, mix_draw < prob)
     lam = ops.where(apply, lam, ops.ones_like(lam))
-    if box is not None:
-        box = ops.where(
-            ops.logical_and(apply, use_cutmix), box, ops.zeros_like(box)
-        )
-    return MixParams(lam=lam, perm=perm, box=box, cutmix=use_cutmix)
+    if region is not None:
+        keep = ops.logical_and(apply, use_cutmix)
+        if mode != "batch":
+            keep = ops.expand_dims(keep, 1)
+        region = ops.where(keep, region, ops.zeros_like(region))
+    if mode == "pair":
+        # Each pair takes its leader's draws: one lambda, method and box.
+        lam = ops.take(lam, leader, axis=0)
+        if region is not None:
+            region = ops.take(region, leader, axis=0)
+        if not isinstance(use_cutmix, (bool, type(None))):
+            use_cutmix = ops.take(use_cutmix, leader, axis=0)
+    if image_size is None:
+        return MixParams(lam=lam, perm=perm, segment=region, cutmix=use_cutmix)
+    return MixParams(lam=lam, perm=perm, box=region, cutmix=use_cutmix)

@@ -45,6 +45,18 @@ def _class_ids(y):
     return ops.cast(ops.round(flat[:, 0]), "int32")
 
 
+def _holds_one_label_per_example(y):
+    """Whether `y` is a class label per example (ids `(batch,)` or
+    `(batch, 1)`, one-hot or soft `(batch, K)`), not per pixel or step."""
+    rank = len(y.shape)
+    if rank <= 1:
+        return True
+    if rank > 2:
+        return False
+    is_float = "float" in keras.backend.standardize_dtype(y.dtype)
+    return is_float or y.shape[-1] == 1
+
+
 def _predicted_ids(y_pred):
     if y_pred.shape[-1] == 1:
         return ops.cast(ops.reshape(y_pred, (-1,)) > 0.5, "int32")
@@ -181,6 +193,12 @@ class MixupStatistics:
         )
         clean_hits = ops.convert_to_tensor(0.0)
         if clean_pred is not None and y is not None and not tree.is_nested(y):
+            if not _holds_one_label_per_example(ops.convert_to_tensor(y)):
+                raise ValueError(
+                    "`clean_accuracy` counts one class per example, but the "
+                    f"targets have shape {tuple(y.shape)} (per pixel or "
+                    "step). Received: clean_accuracy=True"
+                )
             hits = ops.equal(_class_ids(y), _predicted_ids(clean_pred))
             clean_hits = ops.sum(ops.cast(hits, "float32"))
         self.accumulator.assign_add(
@@ -217,7 +235,11 @@ class MixupStatistics:
             padding = [[0, k]] + [[0, 0]] * (len(t.shape) - 1)
             return ops.pad(t, padding)[:k]
 
-        if y is not None and not tree.is_nested(y):
+        if (
+            y is not None
+            and not tree.is_nested(y)
+            and _holds_one_label_per_example(ops.convert_to_tensor(y))
+        ):
             ids = _class_ids(y)
             partner_ids = ops.take(ids, params.perm, axis=0)
         else:

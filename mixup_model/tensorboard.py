@@ -101,9 +101,13 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
     - images `mixup/mixed_inputs`: the first mixed inputs of an epoch exactly
       as the model saw them, every `image_freq` epochs, captioned in the
       summary's description ("0.71 Coat + 0.29 Shirt"); image inputs only,
-      other inputs skip this quietly;
+      other inputs skip this quietly. It shows inputs, not targets: with
+      per-pixel or per-step targets (segmentation masks) the captions give
+      the weights only ("0.71 ? + 0.29 ?"), and the mixed masks are not
+      drawn;
     - with `clean_accuracy=True`, `epoch_clean_accuracy`: the accuracy on the
-      clean training batches (costs one extra forward pass per step).
+      clean training batches (costs one extra forward pass per step; class
+      labels per example only).
 
     The statistics are computed inside the compiled step (XLA included) and
     written here, outside it. Without this callback the step records nothing.

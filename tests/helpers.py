@@ -90,3 +90,18 @@ def two_headed_model(**mixup):
     return MixupModel(
         inputs={"image": image, "meta": meta, "ids": ids}, outputs=outputs, **mixup
     )
+
+
+def assert_fits_saves_and_loads(model, x, y, path):
+    """Fits `model` for two epochs, saves it to `path` (a `.keras` file) and
+    checks that the loaded model has its settings and predictions."""
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.mixup_config() == model.mixup_config()
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded.predict(x, verbose=0)),
+        keras.ops.convert_to_numpy(model.predict(x, verbose=0)),
+        rtol=1e-5, atol=1e-6,
+    )

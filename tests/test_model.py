@@ -326,6 +326,7 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
         "prob": 1.0,
         "switch_prob": 0.5,
         "lambda_mode": "per_sample",
+        "mode": "batch",
         "label_smoothing": 0.0,
         "mix_layer": None,
         "mixed_inputs": None,

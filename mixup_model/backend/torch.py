@@ -94,7 +94,7 @@ def replica_seed(seed):
 @torch._dynamo.disable
 def sample_in_step(sampler, *args, **kwargs):
     params = sampler(*args, **kwargs)
-    if isinstance(params.cutmix, torch.Tensor):
+    if isinstance(params.cutmix, torch.Tensor) and params.cutmix.dim() == 0:
         # The draws are eager anyway: the mixup/CutMix switch as a Python
         # bool keeps a data-dependent branch out of `torch.compile`'s graph
         # (one graph per method instead).
