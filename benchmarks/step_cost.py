@@ -28,6 +28,12 @@ Diagnostics of the sampling's cost (only when named in `--variants`):
   mixup_xla_draw  mixup's draw in a nested XLA function (`jit_compile=True`)
                 inside the step: one launch in place of its ops
 
+The mixing family (only when named in `--variants`; every backend):
+  cutmix    (b) `MixupModel(cutmix_alpha=1.0)` with mixup: each batch is
+                mixup or CutMix (switch_prob 0.5), one of them computed
+  cutmix_elem (b) the same with `mode="elem"`: each example chooses, so the
+                step computes both the blend and the paste
+
 The variants' compiled train steps take turns step by step and are compared
 block by block (`benchmarks/step_timing.py` states the method). Each variant runs as
 `--copies` identical models (and pipelines), the blocks taking them in turn;
@@ -116,6 +122,12 @@ VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
 # TensorFlow ops of their own: they run on every backend.
 PORTABLE_VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb")
 DIAGNOSTIC_VARIANTS = ("mixup_late", "mixup_uniform", "mixup_xla_draw")
+# The family's settings, on top of mixup's.
+FAMILY_SETTINGS = {
+    "cutmix": dict(cutmix_alpha=1.0),
+    "cutmix_elem": dict(cutmix_alpha=1.0, mode="elem"),
+}
+FAMILY_VARIANTS = tuple(FAMILY_SETTINGS)
 
 # The batch-size sweep (CNN, no XLA): the floor, its A/A control, mixup and
 # the blend alone.
@@ -138,7 +150,7 @@ def make_pipelines(x, y, batch_size, seed=0):
     """The input pipeline of each variant, over the same in-memory data."""
     if keras.backend.backend() != "tensorflow":
         batches = make_batches(x, y, batch_size)
-        return {name: batches for name in PORTABLE_VARIANTS}
+        return {name: batches for name in PORTABLE_VARIANTS + FAMILY_VARIANTS}
     n = len(x)
 
     def shuffled(s):
@@ -164,7 +176,7 @@ def make_pipelines(x, y, batch_size, seed=0):
         "mixup_pb": plain(),
         "mixup_fixed": plain(),
         "mixup_tb": plain(),
-        **{name: plain() for name in DIAGNOSTIC_VARIANTS},
+        **{name: plain() for name in DIAGNOSTIC_VARIANTS + FAMILY_VARIANTS},
         "kerasio": keras_io_reference.mixup_dataset(
             x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True,
             num_parallel_calls=None,
@@ -247,7 +259,8 @@ def make_model(name, build, initial_weights, log_dir):
         return inner
     lambda_mode = "per_batch" if name == "mixup_pb" else "per_sample"
     model_class = MODEL_CLASSES.get(name, MixupModel)
-    model = model_class(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0)
+    model = model_class(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0,
+                        **FAMILY_SETTINGS.get(name, {}))
     if name == "mixup_tb":
         # What the callback switches on in `fit`: the step records its
         # statistics (it writes them only at the end of an epoch).
@@ -362,7 +375,7 @@ def parse_args(argv=None):
                    "TensorFlow, true on JAX, false on PyTorch: each backend's "
                    "usual step)")
     p.add_argument("--variants", nargs="+", default=None,
-                   choices=VARIANTS + DIAGNOSTIC_VARIANTS,
+                   choices=VARIANTS + DIAGNOSTIC_VARIANTS + FAMILY_VARIANTS,
                    help="default: every variant the backend runs")
     p.add_argument("--sweep", nargs="*", type=int, default=[32, 64, 128, 256, 512, 1024],
                    help="batch sizes for the (b)/(a) sweep on the CNN, with the "
@@ -402,7 +415,7 @@ def parse_args(argv=None):
             args.backend, ["false"])
     if args.variants is None:
         args.variants = list(VARIANTS if on_tensorflow else PORTABLE_VARIANTS)
-    not_here = [v for v in args.variants if v not in PORTABLE_VARIANTS]
+    not_here = [v for v in args.variants if v not in PORTABLE_VARIANTS + FAMILY_VARIANTS]
     if not on_tensorflow and (not_here or args.count_ops):
         p.error(f"--backend {args.backend} runs the variants "
                 f"{', '.join(PORTABLE_VARIANTS)}; "

@@ -143,6 +143,16 @@ def test_diagnostics_only_run_when_named():
     assert args.variants == ["plain", "mixup", "mixup_late"]
 
 
+def test_family_variants_run_on_every_backend_when_named():
+    assert not set(benchmark.FAMILY_VARIANTS) & set(benchmark.parse_args([]).variants)
+    args = benchmark.parse_args(["--variants", "mixup", "cutmix", "cutmix_elem"])
+    assert args.variants == ["plain", "mixup", "cutmix", "cutmix_elem"]
+    build, _ = benchmark.MODELS["cnn"]
+    for name, mode in [("cutmix", "batch"), ("cutmix_elem", "elem")]:
+        model = benchmark.make_model(name, build, build().get_weights(), None)
+        assert (model.cutmix_alpha, model.alpha, model.mode) == (1.0, benchmark.ALPHA, mode)
+
+
 @tensorflow_only
 def test_count_ops_sees_what_mixup_adds():
     counts = benchmark.main(["--count-ops"])
@@ -159,7 +169,7 @@ def test_variants_train_as_they_claim(tmp_path):
     pipelines = benchmark.make_pipelines(x, y, batch_size=8)
     build, _ = benchmark.MODELS["cnn"]
     initial = build().get_weights()
-    for name in benchmark.VARIANTS + benchmark.DIAGNOSTIC_VARIANTS:
+    for name in benchmark.VARIANTS + benchmark.DIAGNOSTIC_VARIANTS + benchmark.FAMILY_VARIANTS:
         model = benchmark.make_model(name, build, initial, str(tmp_path))
         model.compile("adam", "categorical_crossentropy", steps_per_execution=2)
         stepper = benchmark.step_timing.Stepper(model, pipelines[name])

@@ -107,6 +107,23 @@ def other_backend_steps():
     return markdown_table(head, rows)
 
 
+def family_steps():
+    head = ["backend", "model", "batch", "XLA", "(a) ms/step", "A/A control",
+            "(b) mixup", "(b) mixup or CutMix per batch",
+            "(b) mixup or CutMix per example"]
+    rows = []
+    for backend, name in (("tensorflow", "benchmark_cpu_family.json"),
+                          ("jax", "benchmark_cpu_family_jax.json")):
+        for row in load(name)["rows"]:
+            rows.append(
+                [backend, row["model"], row["batch_size"], "on" if row["jit"] else "off",
+                 f"{row['results']['plain']['ms_per_step']:.1f}"]
+                + [format_ratio(row["results"][v])
+                   for v in ("plain_aa", "mixup", "cutmix", "cutmix_elem")]
+            )
+    return markdown_table(head, rows)
+
+
 def _torch_ms(variant, minus="plain"):
     results = load("benchmark_cpu_torch.json")["rows"][0]["results"]
     return results[variant]["ms_per_step"] - results[minus]["ms_per_step"]
@@ -384,6 +401,7 @@ TABLES = {
     "tensorflow_sweep": tensorflow_sweep,
     "sweep_plain_ms": sweep_plain_ms,
     "other_backend_steps": other_backend_steps,
+    "family_steps": family_steps,
     "backends_side_by_side": backends_side_by_side,
     "torch_mixup_ms": torch_mixup_ms,
     "torch_blend_ms": torch_blend_ms,
