@@ -21,12 +21,6 @@ from mixup_model.sampling import sample_mix_params  # noqa: F401
 from mixup_model.sampling import validate_lambda_mode  # noqa: F401
 
 
-def _per_example(lam, like):
-    """Reshapes `lam` of shape (batch,) to broadcast against `like`."""
-    rank = len(like.shape)
-    return ops.reshape(lam, [-1] + [1] * (rank - 1)) if rank else lam
-
-
 def _as_floating(x):
     """`x` as a tensor; integers and booleans cast to `keras.config.floatx()`
     (blending or smoothing them in integer arithmetic would truncate)."""
@@ -80,7 +74,7 @@ def blend(x, params):
     keep = lam >= 0.5
     base = ops.take(x, ops.where(keep, own, perm), axis=0)
     other = ops.take(x, ops.where(keep, perm, own), axis=0)
-    t = ops.cast(_per_example(ops.where(keep, 1.0 - lam, lam), x), x.dtype)
+    t = ops.cast(_fit_rank(ops.where(keep, 1.0 - lam, lam), len(x.shape)), x.dtype)
     return base + t * (other - base)
 
 

@@ -373,15 +373,11 @@ def sample_batch_params(
         perm, leader = _pairing(batch_size, perm_seed)
     else:
         perm = sample_permutation(batch_size, perm_seed)
-    if mode == "batch":
-        mix_draw, switch_draw = ops.unstack(
-            backend.uniform((2,), backend.fold_in(seed, 2)), axis=0
-        )
-    else:
-        mix_draw, switch_draw = ops.unstack(
-            backend.uniform((2,) + _batch_shape(batch_size), backend.fold_in(seed, 2)),
-            axis=0,
-        )
+    # One gate and switch draw for the batch, or one per example.
+    gate_shape = () if mode == "batch" else _batch_shape(batch_size)
+    mix_draw, switch_draw = ops.unstack(
+        backend.uniform((2,) + gate_shape, backend.fold_in(seed, 2)), axis=0
+    )
     on = ops.convert_to_tensor(False)
     if mixup:
         lam = sample_lambda(
