@@ -21,7 +21,7 @@ Usage:
     python -m experiments.main_job [--epochs 10] [--alpha 0.2]
         [--seed 42] [--batch-size 64] [--log-dir logs/fashion_mnist]
         [--data-dir ../shared/datasets/fashion-mnist]
-        [--backend tensorflow|jax|torch]
+        [--backend tensorflow|jax|torch] [--input-pipeline tf.data|keras]
 """
 
 import argparse
@@ -32,9 +32,7 @@ import time
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from experiments import keras_io_reference
 from experiments.backend_choice import add_backend_argument
 from experiments.backend_choice import check_backend
 from experiments.fashion_mnist import CLASS_NAMES
@@ -69,6 +67,8 @@ def load_data(data_dir, train_size=None):
 
 def train_dataset(x, y, batch_size, seed):
     """Shuffled batches from memory, prefetched to overlap the train step."""
+    import tensorflow as tf
+
     return (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
@@ -96,6 +96,10 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
     if keras_io_code:
         # As published: Keras's default compile, the zipped-and-mapped
         # pipeline, validation batches of 64.
+        import tensorflow as tf
+
+        from experiments import keras_io_reference
+
         compile_options, fit_options = {}, {}
         train = keras_io_reference.mixup_dataset(
             x_train, y_train, args.batch_size, args.alpha
@@ -109,8 +113,12 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
             "steps_per_execution": steps_per_execution(args),
         }
         fit_options = {"validation_batch_size": 1000}
-        train = train_dataset(x_train, y_train, args.batch_size, args.seed)
         validation = (x_val, y_val)
+        if args.input_pipeline == "tf.data":
+            train = train_dataset(x_train, y_train, args.batch_size, args.seed)
+        else:  # Keras's own batching and shuffling: no TensorFlow needed
+            train = (x_train, y_train)
+            fit_options.update(batch_size=args.batch_size, shuffle=True)
     model.compile(
         optimizer=keras.optimizers.Adam(),
         loss="categorical_crossentropy",
@@ -125,10 +133,14 @@ def train_arm(model, data, args, log_dir, keras_io_code=False):
         keras.callbacks.TensorBoard(log_dir) if keras_io_code
         else MixupTensorBoard(log_dir, class_names=CLASS_NAMES)
     )
+    if isinstance(train, tuple):
+        train_arguments = train
+    else:
+        train_arguments = (train,)
+        fit_options["shuffle"] = False  # the datasets shuffle every epoch
     model.fit(
-        train,
+        *train_arguments,
         validation_data=validation,
-        shuffle=False,  # the datasets shuffle themselves every epoch
         epochs=args.epochs,
         callbacks=[timer, tensorboard],
         verbose=args.verbose,
@@ -262,9 +274,20 @@ def parse_args(argv=None):
         help="also train with the keras.io example's own pipeline and "
         "settings (a third arm, for a side-by-side time per epoch)",
     )
+    parser.add_argument(
+        "--input-pipeline",
+        choices=["tf.data", "keras"],
+        default="tf.data",
+        help="how the two MixupModel arms read their batches: tf.data "
+        "(default; the recorded results) or Keras's own shuffling of the "
+        "arrays, which needs no TensorFlow on JAX or PyTorch",
+    )
     parser.add_argument("--verbose", type=int, default=2)
     args = parser.parse_args(argv)
     check_backend(parser, args)
+    if args.keras_io_reference and args.input_pipeline != "tf.data":
+        parser.error("--keras-io-reference runs the example's tf.data pipeline: "
+                     "it needs --input-pipeline tf.data")
     return args
 
 

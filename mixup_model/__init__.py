@@ -1,5 +1,12 @@
 """mixup data augmentation inside Keras's compiled training step."""
 
+import keras
+
+from mixup_model.versions import check_keras_version
+
+# Before anything that needs a newer Keras: one clear error instead.
+check_keras_version(keras.__version__)
+
 from mixup_model.beta import sample_beta
 from mixup_model.callbacks import MixupOff
 from mixup_model.callbacks import MixupScheduler
@@ -18,7 +25,7 @@ from mixup_model.model import MixupModel
 from mixup_model.statistics import MixupStatistics
 from mixup_model.tensorboard import MixupTensorBoard
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ExpectedCalibrationError",

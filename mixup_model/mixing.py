@@ -6,7 +6,7 @@ the same weights. Everything is `keras.ops` code that runs inside every
 backend's compiled train step (XLA included).
 """
 
-import dataclasses
+import typing
 
 import keras
 from keras import ops
@@ -313,12 +313,25 @@ def selected_inputs(x, include=None):
     )
 
 
+def _leaves_with_paths(x, path=()):
+    """`(path, leaf)` of a nested input, dict keys in sorted order as
+    `keras.tree.flatten` has them (`keras.tree.flatten_with_path` is newer
+    than Keras 3.6)."""
+    if isinstance(x, dict):
+        for key in sorted(x):
+            yield from _leaves_with_paths(x[key], path + (key,))
+    elif isinstance(x, (list, tuple)):
+        for index, item in enumerate(x):
+            yield from _leaves_with_paths(item, path + (index,))
+    else:
+        yield path, x
+
+
 def describe_inputs(x):
     """`"token_ids: int32 (None, 12), ..."`: the inputs with their dtypes,
     for error messages."""
-    paths = tree.flatten_with_path(x) if tree.is_nested(x) else [((), x)]
     parts = []
-    for path, leaf in paths:
+    for path, leaf in _leaves_with_paths(x):
         leaf = ops.convert_to_tensor(leaf)
         name = "/".join(str(p) for p in path) or "input"
         parts.append(f"{name}: {_dtype_name(leaf.dtype)} {tuple(leaf.shape)}")
@@ -433,8 +446,7 @@ def target_kind(y, y_pred):
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class MixedTargets:
+class MixedTargets(typing.NamedTuple):
     """What the loss and the metrics see for one mixed batch.
 
     Attributes:
@@ -446,9 +458,11 @@ class MixedTargets:
         metric_sample_weight: Weights for the training metrics.
     """
 
+    # A NamedTuple, not a dataclass: `torch.compile` before PyTorch 2.4
+    # cannot trace a dataclass built inside the compiled step.
     loss_terms: list
-    metric_y: object
-    metric_sample_weight: object
+    metric_y: typing.Any
+    metric_sample_weight: typing.Any
 
 
 def _convex(a, b, weight_of_a):

@@ -1,21 +1,22 @@
 """`MixupTensorBoard`: Keras's TensorBoard callback, plus what mixup did.
 
-Writing summaries needs the `tensorflow` package on every backend, as
-Keras's own `TensorBoard` callback does; it is imported when the callback is
-created, so the rest of the library runs without it.
+It writes with the `tensorboard` package alone (`EventSummaries`), Keras's
+own curves included, so it needs no TensorFlow on JAX or PyTorch.
 """
 
 import contextlib
-import importlib
-import os
 
 import keras
 import numpy as np
+from keras.src.utils import file_utils
 
 from mixup_model.arguments import check_int
 from mixup_model.model import MixupModel
+from mixup_model.png import encode_png
+from mixup_model.png import to_uint8
 from mixup_model.statistics import MixupStatistics
 from mixup_model.statistics import image_input_shape
+from mixup_model.summaries import EventSummaries
 
 LAMBDA_HISTOGRAM_TAG = "mixup/lambda"
 IMAGES_TAG = "mixup/mixed_inputs"
@@ -69,30 +70,20 @@ def image_grid(images, columns=4, padding=2, scale=1):
     return grid
 
 
-def _tensorflow():
-    """The `tensorflow` module, or an ImportError that says what to install."""
-    try:
-        return importlib.import_module("tensorflow")
-    except ImportError as error:
-        raise ImportError(
-            "MixupTensorBoard writes TensorBoard summaries with TensorFlow, as "
-            "keras.callbacks.TensorBoard does: `pip install tensorflow` (on "
-            "any Keras backend)."
-        ) from error
-
-
 def write_png(path, grid):
-    """Writes a float `(H, W, C)` image in [0, 1] as a PNG (TensorFlow's encoder)."""
-    tf = _tensorflow()
-    pixels = tf.cast(tf.round(tf.clip_by_value(grid, 0.0, 1.0) * 255.0), tf.uint8)
-    tf.io.write_file(path, tf.io.encode_png(pixels))
+    """Writes a float `(H, W, C)` image in [0, 1] as a PNG file (local or,
+    as Keras's file utilities allow, remote)."""
+    with file_utils.File(path, "wb") as f:
+        f.write(encode_png(to_uint8(grid)))
 
 
 class MixupTensorBoard(keras.callbacks.TensorBoard):
     """Keras's `TensorBoard` callback that also shows what mixup does.
 
-    Use it instead of `keras.callbacks.TensorBoard`; it writes into the same
-    run folders (`<log_dir>/train`, `<log_dir>/validation`):
+    Use it instead of `keras.callbacks.TensorBoard`; it writes what that
+    callback writes (`epoch_*` and `batch_*` curves, evaluation, learning
+    rate, weight histograms and images) into the same run folders
+    (`<log_dir>/train`, `<log_dir>/validation`), and:
 
     - scalars `epoch_mixup_lambda` (mean lambda) and `epoch_mixup_strength`
       (mean `min(lambda, 1 - lambda)`), and `batch_*` ones with
@@ -110,7 +101,11 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
       labels per example only).
 
     The statistics are computed inside the compiled step (XLA included) and
-    written here, outside it. Without this callback the step records nothing.
+    written here, outside it. Everything is written with the `tensorboard`
+    package's event-file writer (`mixup_model.summaries`), the same way on
+    every backend and without TensorFlow; summaries that a model writes
+    itself with `tf.summary` are not captured, and `profile_batch` records
+    the profiler's trace but no op graph. Without this callback the step records nothing.
     It needs a `MixupModel`: on any other model it raises a `ValueError` at
     the start of `fit` (use `keras.callbacks.TensorBoard` there), rather than
     train without the mixup tags it was asked for.
@@ -151,7 +146,6 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         write_png=True,
         **kwargs,
     ):
-        _tensorflow()
         super().__init__(log_dir=log_dir, **kwargs)
         self.num_images = check_int("num_images", num_images, 0)
         self.image_freq = check_int("image_freq", image_freq, 1)
@@ -161,8 +155,17 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         self.write_png = write_png
         self._statistics = None
         self._statistics_model = None
-        self._mixup_writer = None
         self._png_written = False
+
+    # Keras's callback writes everything through `self.summary`, which is
+    # `tf.summary` there; ours writes the same summaries without TensorFlow.
+    summary = EventSummaries()
+
+    def _write_keras_model_summary(self):
+        # Keras writes a model's JSON for its graph tab only where the class
+        # is named `Functional` or `Sequential`, never for a MixupModel; its
+        # writer for it is TensorFlow's.
+        pass
 
     def set_model(self, model):
         if not isinstance(model, MixupModel):
@@ -202,16 +205,6 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         self.model  # noqa: B018 (on JAX, syncs the statistics' variables)
         return self._statistics.results()
 
-    @property
-    def _writer(self):
-        # Our own writer into Keras's train run folder: TensorBoard merges
-        # every event file of a folder into one run.
-        if self._mixup_writer is None:
-            self._mixup_writer = _tensorflow().summary.create_file_writer(
-                os.path.join(self.log_dir, "train")
-            )
-        return self._mixup_writer
-
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self._batches_seen = 0
@@ -240,44 +233,43 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             self._png_written = True
             self._save_png()
 
+    def _every_epoch(self):
+        # With `update_freq=N`, Keras leaves the last batch's "record if
+        # the batch is a multiple of N" in force at the epoch's end, which
+        # drops the epoch summaries of epochs whose batch count N does not
+        # divide; epoch summaries are written at every epoch here.
+        return self.summary.record_if(True)
+
     def on_epoch_end(self, epoch, logs=None):
         if not self._recording():
-            return super().on_epoch_end(epoch, logs)
+            with self._every_epoch():
+                return super().on_epoch_end(epoch, logs)
         # Into the epoch's logs: Keras writes them as `epoch_*` scalars next
         # to its own, and `History` keeps them.
         if logs is not None:
             logs.update(self._results())
-        super().on_epoch_end(epoch, logs)
-        with self._writer.as_default():
+        with self._every_epoch():
+            super().on_epoch_end(epoch, logs)
+        with self._train_writer.as_default(), self._every_epoch():
             self._write_histogram(epoch)
             if epoch % self.image_freq == 0:
                 self._write_images(epoch)
-        self._writer.flush()
+        self._train_writer.flush()
 
     def on_train_end(self, logs=None):
         if self._recording():
             # Stop recording: a later fit without this callback costs nothing.
             self.model.set_mixup_statistics(None)
-        if self._mixup_writer is not None:
-            self._mixup_writer.close()
-            self._mixup_writer = None
         super().on_train_end(logs)
 
     def _write_histogram(self, epoch):
-        from tensorboard.plugins.histogram import metadata as histogram_metadata
-
-        tf = _tensorflow()
         counts = self._statistics.lambda_histogram()
         edges = np.linspace(0.0, 1.0, self.histogram_bins + 1)
-        buckets = np.stack([edges[:-1], edges[1:], counts], axis=1)
-        tf.summary.write(
+        self.summary.histogram_buckets(
             LAMBDA_HISTOGRAM_TAG,
-            tf.constant(buckets, tf.float64),
+            np.stack([edges[:-1], edges[1:], counts], axis=1),
             step=epoch,
-            metadata=histogram_metadata.create_summary_metadata(
-                display_name=LAMBDA_HISTOGRAM_TAG,
-                description="mixup weights lambda drawn in the epoch",
-            ),
+            description="mixup weights lambda drawn in the epoch",
         )
 
     def _captions(self):
@@ -297,7 +289,7 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
             "model saw them (left to right, top to bottom): "
             + "; ".join(f"{i + 1}. {c}" for i, c in enumerate(captions))
         )
-        _tensorflow().summary.image(
+        self.summary.image(
             IMAGES_TAG,
             image_grid(images)[None],
             step=epoch,
@@ -309,10 +301,11 @@ class MixupTensorBoard(keras.callbacks.TensorBoard):
         images = self._statistics.captured_images()[0]
         if not len(images):
             return
-        os.makedirs(self.log_dir, exist_ok=True)
+        if not file_utils.exists(self.log_dir):
+            file_utils.makedirs(self.log_dir)
         scale = max(1, 112 // images.shape[1])
         write_png(
-            os.path.join(self.log_dir, PNG_NAME), image_grid(images, scale=scale)
+            file_utils.join(self.log_dir, PNG_NAME), image_grid(images, scale=scale)
         )
-        with open(os.path.join(self.log_dir, "mixed_batch.txt"), "w") as f:
+        with file_utils.File(file_utils.join(self.log_dir, "mixed_batch.txt"), "w") as f:
             f.write("\n".join(self._captions()) + "\n")

@@ -4,6 +4,7 @@
 #
 #   bash scripts/main_job.sh                      # writes logs/fashion_mnist/
 #   bash scripts/tensorboard_screenshots.sh [LOGDIR] [OUTDIR]
+#   TENSORBOARD_PYTHON=/path/to/venv/bin/python bash scripts/tensorboard_screenshots.sh ...
 #
 # Writes OUTDIR/tensorboard_{scalars,images,histograms}.png (default: docs/).
 set -euo pipefail
@@ -20,7 +21,9 @@ if [ ! -d "$logdir" ]; then
   echo "no runs in $logdir: run bash scripts/main_job.sh first" >&2
   exit 1
 fi
-python="$(bash scripts/setup_env.sh)"
+# TENSORBOARD_PYTHON: another environment's python to serve with (one
+# without TensorFlow, say); by default the repository's .venv.
+python="${TENSORBOARD_PYTHON:-$(bash scripts/setup_env.sh)}"
 "$python" -m tensorboard.main --logdir "$logdir" --port "$port" --bind_all \
   > /tmp/tensorboard_screenshots.log 2>&1 &
 server=$!

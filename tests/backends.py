@@ -30,6 +30,16 @@ tensorflow_only = pytest.mark.skipif(
 )
 
 
+def once_in(backend):
+    """For a test whose work does not depend on the suite's backend (it runs
+    processes of its own, or reads files): the suite runs once per backend,
+    and this test only in `backend`'s pass."""
+    return pytest.mark.skipif(
+        BACKEND != backend,
+        reason=f"backend-independent: runs once, in the {backend} pass",
+    )
+
+
 def compiled(function, jit):
     """`function` as the backend compiles a train step with `jit_compile=jit`."""
     if BACKEND == "tensorflow":

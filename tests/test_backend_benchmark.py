@@ -5,8 +5,10 @@ import importlib.util
 import pytest
 
 from benchmarks import backends as backend_benchmark
+from tests.backends import once_in
 
 
+@once_in("tensorflow")  # each backend in a process of its own
 def test_backend_benchmark_runs_each_backend_in_its_own_process(tmp_path):
     backends = ["tensorflow", "jax"]
     if importlib.util.find_spec("jax") is None:

@@ -11,6 +11,8 @@ from mixup_model import MixupModel
 from mixup_model import mix_inputs
 from mixup_model import mix_targets
 from tests.backends import JIT
+from tests.backends import JIT_COMPILE
+from tests.backends import JIT_IDS
 from tests.backends import numpy
 from tests.helpers import assert_fits_saves_and_loads
 from tests.helpers import compile_sgd
@@ -122,18 +124,26 @@ def test_per_pixel_sample_weights_follow_their_pixels():
         )
 
 
-@JIT
-@pytest.mark.parametrize("target", ["ids", "one_hot"])
-@pytest.mark.parametrize(
-    "settings",
-    [
-        dict(alpha=0.0, cutmix_alpha=1.0),
-        dict(alpha=1.0),
-        dict(alpha=1.0, cutmix_alpha=1.0, mode="elem"),
-    ],
-    ids=["cutmix", "mixup", "elem"],
-)
-def test_encoder_decoder_trains_on_per_pixel_mixed_masks(jit, target, settings):
+SEGMENTATION_SETTINGS = {
+    "cutmix": dict(alpha=0.0, cutmix_alpha=1.0),
+    "mixup": dict(alpha=1.0),
+    "elem": dict(alpha=1.0, cutmix_alpha=1.0, mode="elem"),
+}
+# Every method and target in the backend's default step; in the other
+# (slow to compile) setting, each method once and both kinds of target.
+SEGMENTATION_CASES = [
+    pytest.param(JIT_COMPILE[0], target, method, id=f"{method}-{target}-{JIT_IDS[0]}")
+    for method in SEGMENTATION_SETTINGS
+    for target in ("ids", "one_hot")
+] + [
+    pytest.param(JIT_COMPILE[1], target, method, id=f"{method}-{target}-{JIT_IDS[1]}")
+    for method, target in (("cutmix", "ids"), ("mixup", "one_hot"), ("elem", "ids"))
+]
+
+
+@pytest.mark.parametrize("jit, target, method", SEGMENTATION_CASES)
+def test_encoder_decoder_trains_on_per_pixel_mixed_masks(jit, target, method):
+    settings = SEGMENTATION_SETTINGS[method]
     x, masks = segmentation_data()
     y = masks if target == "ids" else np.eye(CLASSES, dtype="float32")[masks]
     loss = SPARSE_LOSS if target == "ids" else DENSE_LOSS

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.backends import once_in
 from tests.subprocess_utils import child_env
 from tools import make_docs
 
@@ -131,6 +132,7 @@ def _documented_modules():
     return sorted(modules)
 
 
+@once_in("tensorflow")  # each command in a process of its own
 def test_documented_commands_name_modules_that_run(tmp_path):
     modules = _documented_modules()
     # Every experiment and benchmark the results and performance pages quote.

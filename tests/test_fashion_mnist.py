@@ -9,18 +9,23 @@ import keras
 import pytest
 
 from experiments import fashion_mnist
+from tests.backends import once_in
 
 
 def test_main_job_learns_on_a_subset(data_dir, tmp_path):
     from experiments import main_job as job
 
     log_dir = str(tmp_path / "logs")
+    # tf.data on TensorFlow (the recorded runs), Keras's own shuffling on
+    # the others (how the main job runs without TensorFlow).
+    pipeline = "tf.data" if keras.backend.backend() == "tensorflow" else "keras"
     results = job.main(
         [
             "--epochs", "3",
             "--train-size", "10000",
             "--data-dir", data_dir,
             "--log-dir", log_dir,
+            "--input-pipeline", pipeline,
             "--verbose", "0",
         ]
     )
@@ -35,8 +40,10 @@ def test_main_job_learns_on_a_subset(data_dir, tmp_path):
     assert saved["results"]["mixup"]["test_accuracy"] == results["mixup"]["test_accuracy"]
     assert saved["args"]["alpha"] == 0.2
     assert saved["args"]["backend"] == keras.backend.backend()
+    assert saved["args"]["input_pipeline"] == pipeline
 
 
+@once_in("tensorflow")  # the keras.io code is a tf.data pipeline
 def test_keras_io_reference_arm_trains_and_logs(data_dir, tmp_path):
     # The third arm is the keras.io example's own code: a plain Keras model
     # mixed in tf.data, logged by Keras's own TensorBoard callback.

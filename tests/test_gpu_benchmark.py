@@ -7,13 +7,10 @@ import json
 import pytest
 
 from benchmarks import gpu as gpu_benchmark
-from tests.backends import BACKEND
+from tests.backends import once_in
 
-# Each part runs in processes of its own, whatever the suite's backend: once
-# is enough.
-once = pytest.mark.skipif(
-    BACKEND != "jax", reason="runs its own process per backend; run in the JAX pass"
-)
+# Each part runs in processes of its own, whatever the suite's backend.
+once = once_in("jax")
 
 
 def _installed(*modules):

@@ -87,6 +87,35 @@ def test_functional_form_is_a_real_functional_model():
     assert model.get_layer(model.layers[-1].name) is model.layers[-1]
 
 
+def test_functional_arguments_positionally_or_by_name():
+    inputs = keras.Input((6,))
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(inputs)
+    by_position = MixupModel(inputs, outputs, name="net", alpha=0.7)
+    assert isinstance(by_position, FunctionalMixupModel)
+    assert (by_position.name, by_position.alpha) == ("net", 0.7)
+    named = FunctionalMixupModel(inputs, outputs, "net2")
+    assert named.name == "net2"
+    by_name = FunctionalMixupModel(inputs=inputs, outputs=outputs)
+    assert by_name.output is outputs
+    with pytest.raises(TypeError, match="Received: 4 positional arguments"):
+        FunctionalMixupModel(inputs, outputs, "net3", 0.2)
+    with pytest.raises(TypeError, match="got `outputs` twice"):
+        FunctionalMixupModel(inputs, outputs, outputs=outputs)
+
+
+def test_a_functional_config_rebuilds_graph_and_settings():
+    # What `load_model` does; Keras before 3.7 passed only the graph on.
+    model = _build("functional", alpha=0.7, seed=5)
+    model.trainable = False
+    config = model.get_config()
+    assert {"layers", "input_layers", "output_layers"} <= set(config)
+    restored = FunctionalMixupModel.from_config(config)
+    assert type(restored) is FunctionalMixupModel
+    assert restored.mixup_config() == model.mixup_config()
+    assert (restored.name, restored.trainable) == (model.name, False)
+    assert [type(layer) for layer in restored.layers] == [type(layer) for layer in model.layers]
+
+
 def test_subclass_passing_inputs_and_outputs_gets_a_clear_error():
     class Bad(MixupModel):
         def __init__(self):

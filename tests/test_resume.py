@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from mixup_model import MixupModel
+from mixup_model.versions import release
 from tests.backends import tensorflow_only
 from tests.helpers import assert_weights_equal
 from tests.helpers import classification_data
@@ -114,6 +115,7 @@ a, b = run(), run()
 print(json.dumps({
     "identical": all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights())),
     "jit_compile": bool(a.jit_compile),
+    "keras": keras.__version__,
 }))
 """
 
@@ -122,5 +124,6 @@ print(json.dumps({
 def test_op_determinism_gives_bitwise_identical_runs():
     report = run_python(DETERMINISM)
     assert report["identical"]
-    # Keras turns XLA off under op determinism (documented in docs/distribution.md).
-    assert report["jit_compile"] is False
+    # Keras 3.7+ turns XLA off under op determinism (documented in
+    # docs/distribution.md); Keras 3.6 keeps it, and is deterministic too.
+    assert report["jit_compile"] is (release(report["keras"]) < (3, 7))

@@ -44,8 +44,9 @@ def test_segments_paste_partner_steps_with_length_weights(jit, data_format):
     if data_format == "channels_first":
         x = np.moveaxis(x, -1, 1)
     clipped = interior = 0
+    draw = _segments(jit)  # compiled once, for every seed
     for step in range(4):
-        params = _segments(jit)(seed(step, 5))
+        params = draw(seed(step, 5))
         assert params.box is None
         mixed = numpy(paste_segments(x, params, data_format))
         if data_format == "channels_first":
@@ -85,8 +86,9 @@ def test_unclipped_segment_length_is_steps_times_one_minus_lambda():
 @JIT
 def test_segment_minmax_draws_lengths_in_range(jit):
     lengths = []
+    draw = _segments(jit, cutmix_minmax=(0.2, 0.5))  # compiled once
     for step in range(10):
-        params = _segments(jit, cutmix_minmax=(0.2, 0.5))(seed(step, 7))
+        params = draw(seed(step, 7))
         segment = numpy(params.segment)
         lengths += (segment[:, 1] - segment[:, 0]).tolist()
         assert np.all(segment[:, 0] >= 0) and np.all(segment[:, 1] <= STEPS)
