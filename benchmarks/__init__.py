@@ -1,7 +1,8 @@
 """What mixup costs per training step, measured against the same model
 without it, run as `python -m benchmarks.<name>` from the repository root:
 `step_cost` (one backend, every variant), `backends` (TensorFlow, JAX and
-PyTorch side by side) and `gpu` (ResNet-50 against timm on a GPU).
+PyTorch side by side), `gpu` (ResNet-50 against timm on a GPU) and
+`scaling` (1 to 8 devices under `keras.distribution`).
 
 As in `experiments`, a `--backend` on the `python -m benchmarks.<name>`
 command line is applied when this package is imported, before Keras is.

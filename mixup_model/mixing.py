@@ -13,6 +13,7 @@ from keras import ops
 from keras import tree
 
 from mixup_model.arguments import check_fraction_below_one
+from mixup_model.shards import take_partners
 
 # Re-exported: the sampling half used to live here.
 from mixup_model.sampling import LAMBDA_MODES  # noqa: F401
@@ -72,8 +73,8 @@ def blend(x, params):
     # blend and a clip.
     own = ops.arange(ops.shape(x)[0], dtype=perm.dtype)
     keep = lam >= 0.5
-    base = ops.take(x, ops.where(keep, own, perm), axis=0)
-    other = ops.take(x, ops.where(keep, perm, own), axis=0)
+    base = take_partners(x, ops.where(keep, own, perm))
+    other = take_partners(x, ops.where(keep, perm, own))
     t = ops.cast(_fit_rank(ops.where(keep, 1.0 - lam, lam), len(x.shape)), x.dtype)
     return base + t * (other - base)
 
@@ -146,7 +147,7 @@ def _paste(x, params, data_format, into=None):
     for axis in range(1, rank):
         if axis not in axes:
             mask = ops.expand_dims(mask, axis)
-    return ops.where(mask, ops.take(x, params.perm, axis=0), into)
+    return ops.where(mask, take_partners(x, params.perm), into)
 
 
 def paste_boxes(x, params, data_format=None):
@@ -649,7 +650,7 @@ def mix_targets(
         return tree.pack_sequence_as(targets, flat)
 
     def metric_target(t, kind, own):
-        partner = ops.take(t, perm, axis=0)
+        partner = take_partners(t, perm)
         if kind == DENSE:
             if len(own.shape) == 1:
                 return blend(t, params)
@@ -670,7 +671,7 @@ def mix_targets(
         for o, p in zip(owns, flat_pred)
     ]
     weights = _weights_per_target(sample_weight, len(flat_y))
-    partner_weights = [None if w is None else ops.take(w, perm, axis=0) for w in weights]
+    partner_weights = [None if w is None else take_partners(w, perm) for w in weights]
     primary_w = [_weigh(o, w) for o, w in zip(owns, weights)]
     partner_w = [_weigh(1.0 - o, w) for o, w in zip(owns, partner_weights)]
     if target_threshold is not None:
@@ -682,7 +683,7 @@ def mix_targets(
     if sample_weight is not None:
         metric_w = tree.pack_sequence_as(y, list(map(ops.add, primary_w, partner_w)))
     y = tree.pack_sequence_as(y, flat_y)
-    partner_y = tree.map_structure(lambda t: ops.take(t, perm, axis=0), y)
+    partner_y = tree.map_structure(lambda t: take_partners(t, perm), y)
     return MixedTargets(
         [
             (smooth(y), tree.pack_sequence_as(y, primary_w)),

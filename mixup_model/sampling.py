@@ -19,6 +19,10 @@ from keras import ops
 from mixup_model.arguments import check_choice
 from mixup_model.backend import current as backend
 from mixup_model.beta import sample_beta
+from mixup_model.shards import batch_shards
+from mixup_model.shards import shard_offsets
+from mixup_model.shards import take_partners
+from mixup_model.shards import within_shards
 
 LAMBDA_MODES = ("per_sample", "per_batch")
 
@@ -110,11 +114,18 @@ def sample_lambda(batch_size, alpha, seed, lambda_mode="per_sample"):
 
 
 def sample_permutation(batch_size, seed):
-    """A uniformly random permutation of `range(batch_size)`."""
+    """A uniformly random permutation of `range(batch_size)`; under a
+    `keras.distribution` that shards the batch, of each shard's examples
+    (`mixup_model.shards`)."""
     # argsort of i.i.d. uniforms is a uniformly random permutation (XLA has
     # no shuffle kernel, but it sorts).
-    uniforms = backend.uniform(_batch_shape(batch_size), backend.as_seed(seed))
-    return ops.cast(ops.argsort(uniforms), "int32")
+    shards = batch_shards(batch_size)
+    seed = backend.as_seed(seed)
+    if shards == 1:
+        return ops.cast(ops.argsort(backend.uniform(_batch_shape(batch_size), seed)), "int32")
+    local = ops.argsort(backend.uniform((shards, batch_size // shards), seed), axis=-1)
+    local = ops.reshape(ops.cast(local, "int32"), (batch_size,))
+    return local + shard_offsets(batch_size, shards)
 
 
 def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
@@ -277,14 +288,18 @@ def _pairing(batch_size, seed):
     """A random pairing of the batch: `(perm, leader)` where `perm` swaps the
     two examples of each pair (`perm[perm[i]] == i`) and `leader[i]` is the
     pair's first example, whose draws the pair shares. With an odd batch
-    one example is its own partner, which leaves it unchanged."""
+    (shard) one example is its own partner, which leaves it unchanged.
+    Under a distribution, pairs form within each shard."""
+    shards = batch_shards(batch_size)
     order = sample_permutation(batch_size, seed)
-    position = ops.cast(ops.argsort(order), "int32")  # of each example
+    offsets = 0 if shards == 1 else shard_offsets(batch_size, shards)
+    # Each example's position in `order`, counted within its shard.
+    position = ops.cast(within_shards(ops.argsort, order - offsets, shards), "int32")
     partner_position = position + 1 - 2 * (position % 2)
-    last = ops.cast(batch_size, "int32") - 1
+    last = ops.cast(batch_size // shards, "int32") - 1
     partner_position = ops.where(partner_position > last, position, partner_position)
-    perm = ops.take(order, partner_position, axis=0)
-    leader = ops.take(order, position - position % 2, axis=0)
+    perm = take_partners(order, partner_position + offsets, shards)
+    leader = take_partners(order, position - position % 2 + offsets, shards)
     return perm, leader
 
 
@@ -429,11 +444,11 @@ def sample_batch_params(
         region = ops.where(keep, region, ops.zeros_like(region))
     if mode == "pair":
         # Each pair takes its leader's draws: one lambda, method and box.
-        lam = ops.take(lam, leader, axis=0)
+        lam = take_partners(lam, leader)
         if region is not None:
-            region = ops.take(region, leader, axis=0)
+            region = take_partners(region, leader)
         if not isinstance(use_cutmix, (bool, type(None))):
-            use_cutmix = ops.take(use_cutmix, leader, axis=0)
+            use_cutmix = take_partners(use_cutmix, leader)
     if image_size is None:
         return MixParams(lam=lam, perm=perm, segment=region, cutmix=use_cutmix)
     return MixParams(lam=lam, perm=perm, box=region, cutmix=use_cutmix)

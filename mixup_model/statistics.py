@@ -22,6 +22,8 @@ import numpy as np
 from keras import ops
 from keras import tree
 
+from mixup_model.shards import take_partners
+
 LAMBDA_METRIC = "mixup_lambda"
 STRENGTH_METRIC = "mixup_strength"
 CLEAN_ACCURACY_METRIC = "clean_accuracy"
@@ -241,7 +243,7 @@ class MixupStatistics:
             and _holds_one_label_per_example(ops.convert_to_tensor(y))
         ):
             ids = _class_ids(y)
-            partner_ids = ops.take(ids, params.perm, axis=0)
+            partner_ids = take_partners(ids, params.perm)
         else:
             ids = partner_ids = -ops.ones_like(params.perm)
         # A select rather than a conditional: it compiles on every backend,

@@ -396,7 +396,19 @@ def long_schedule_flatten_minutes():
     return _long_schedule_seconds("long_schedule_flatten")
 
 
+def scaling():
+    from benchmarks.scaling import format_table
+
+    return format_table(load("scaling_cpu.json")["rows"])
+
+
+def scaling_minutes():
+    return f"{load('scaling_cpu.json')['seconds'] / 60:.0f}"
+
+
 TABLES = {
+    "scaling": scaling,
+    "scaling_minutes": scaling_minutes,
     "tensorflow_steps": tensorflow_steps,
     "tensorflow_sweep": tensorflow_sweep,
     "sweep_plain_ms": sweep_plain_ms,
