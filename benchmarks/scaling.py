@@ -90,12 +90,6 @@ def compiled_train_step(model, x, y):
     return jax.jit(model.train_step).lower(state, data).compile()
 
 
-def compiled_step_collectives(model, x, y):
-    """`{op: count}` of the collectives in `model`'s compiled train step."""
-    found = collectives_of(compiled_train_step(model, x, y).as_text())
-    return {op: entry["count"] for op, entry in found.items()}
-
-
 def _memory(compiled):
     analysis = compiled.memory_analysis()
     fields = ("argument_size_in_bytes", "output_size_in_bytes",

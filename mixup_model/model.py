@@ -876,11 +876,15 @@ class FunctionalMixupModel(MixupModel, Functional):
             raise TypeError(
                 "FunctionalMixupModel takes (inputs, outputs, name=None) "
                 "positionally; pass the mixup settings by name. Received: "
-                f"{len(args)} positional arguments."
+                f"{len(args)} positional arguments, the last "
+                f"{args[len(_FUNCTIONAL_ARGUMENTS):]!r}"
             )
         for name, value in zip(_FUNCTIONAL_ARGUMENTS, args):
             if name in kwargs:
-                raise TypeError(f"FunctionalMixupModel got `{name}` twice.")
+                raise TypeError(
+                    f"FunctionalMixupModel got `{name}` both by position and "
+                    f"by name. Received: {name}={kwargs[name]!r}"
+                )
             kwargs[name] = value
         # MixupModel.__init__ forwards `inputs`/`outputs` to
         # `Functional.__init__`, next in the MRO.

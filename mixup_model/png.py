@@ -50,8 +50,8 @@ def encode_png(pixels):
     ):
         raise ValueError(
             "`pixels` must be a non-empty uint8 array (height, width, "
-            "channels) with 1 to 4 channels. Received: pixels of dtype "
-            f"{pixels.dtype} and shape {pixels.shape}."
+            "channels) with 1 to 4 channels. Received: "
+            f"pixels.dtype={pixels.dtype}, pixels.shape={pixels.shape}"
         )
     height, width, channels = pixels.shape
     header = struct.pack(
@@ -71,8 +71,9 @@ def encode_png(pixels):
 
 def to_uint8(images):
     """Pixels as `tf.summary.image` stores them: `uint8` as they are, floats
-    (meant to lie in [0, 1]) saturated to [0, 255] as
-    `tf.image.convert_image_dtype(..., tf.uint8, saturate=True)` does.
+    of any width (bfloat16 included; meant to lie in [0, 1]) saturated to
+    [0, 255] as `tf.image.convert_image_dtype(..., tf.uint8, saturate=True)`
+    does, NaN as 0.
 
     Raises:
         ValueError: `images` are neither `uint8` nor floating point.
@@ -80,9 +81,11 @@ def to_uint8(images):
     images = np.asarray(images)
     if images.dtype == np.uint8:
         return images
-    if not np.issubdtype(images.dtype, np.floating):
+    # bfloat16 (ml_dtypes) is no numpy floating type: ask its name.
+    if images.dtype.kind in "biuc" or "float" not in images.dtype.name:
         raise ValueError(
-            "Images must be uint8, or floats in [0, 1]. Received: images of "
-            f"dtype {images.dtype}."
+            "Images must be uint8, or floats in [0, 1]. Received: "
+            f"images.dtype={images.dtype}"
         )
-    return np.clip(images.astype(np.float64) * 255.5, 0, 255).astype(np.uint8)
+    images = np.nan_to_num(images.astype(np.float64), nan=0.0)
+    return np.clip(images * 255.5, 0, 255).astype(np.uint8)

@@ -120,12 +120,11 @@ def sample_permutation(batch_size, seed):
     # argsort of i.i.d. uniforms is a uniformly random permutation (XLA has
     # no shuffle kernel, but it sorts).
     shards = batch_shards(batch_size)
-    seed = backend.as_seed(seed)
+    uniforms = backend.uniform(_batch_shape(batch_size), backend.as_seed(seed))
+    order = ops.cast(within_shards(ops.argsort, uniforms, shards), "int32")
     if shards == 1:
-        return ops.cast(ops.argsort(backend.uniform(_batch_shape(batch_size), seed)), "int32")
-    local = ops.argsort(backend.uniform((shards, batch_size // shards), seed), axis=-1)
-    local = ops.reshape(ops.cast(local, "int32"), (batch_size,))
-    return local + shard_offsets(batch_size, shards)
+        return order
+    return order + shard_offsets(batch_size, shards)
 
 
 def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):

@@ -31,7 +31,9 @@ def batch_shards(batch_size):
             the batch axis; the message names both numbers.
     """
     distribution = keras.distribution.distribution()
-    if distribution is None:
+    if distribution is None or keras.backend.backend() != "jax":
+        # Only JAX's trainer lays the batch out by `keras.distribution`;
+        # `tf.distribute` replicas and PyTorch processes hold their own.
         return 1
     batch_axis = distribution.get_data_layout((batch_size,)).axes[0]
     if batch_axis is None:
@@ -43,13 +45,15 @@ def batch_shards(batch_size):
             f"A batch of {batch_size} examples cannot be split evenly over "
             f"the {shards} devices of the distribution's batch axis "
             f"{batch_axis!r}: each device mixes its own shard. Use a batch "
-            f"size that is a multiple of {shards}."
+            f"size that is a multiple of {shards}. Received: "
+            f"batch_size={batch_size}, devices={shards}"
         )
     return shards
 
 
 def shard_offsets(batch_size, shards, dtype="int32"):
-    """`(batch,)`: the index of the first example of each example's shard."""
+    """`(batch,)`: the index of the first example of each example's shard
+    (zeros for one shard)."""
     size = batch_size // shards
     return ops.repeat(ops.arange(shards, dtype=dtype) * size, size)
 
@@ -86,9 +90,6 @@ def take_partners(x, index, shards=None):
     size = batch_size // shards
     local = index - shard_offsets(batch_size, shards, index.dtype)
     local = ops.reshape(local, (shards, size) + (1,) * len(rest))
-    taken = ops.take_along_axis(
-        ops.reshape(x, (shards, size) + rest),
-        ops.broadcast_to(local, (shards, size) + rest),
-        axis=1,
-    )
+    # The index broadcasts over the other axes (no index array of x's size).
+    taken = ops.take_along_axis(ops.reshape(x, (shards, size) + rest), local, axis=1)
     return ops.reshape(taken, x.shape)

@@ -26,45 +26,20 @@ from keras import ops
 from tensorboard.compat.proto import event_pb2
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.histogram.summary_v2 import histogram_pb
 from tensorboard.plugins.image import metadata as image_metadata
-from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.plugins.scalar.summary_v2 import scalar_pb
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 from mixup_model.png import encode_png
 from mixup_model.png import to_uint8
 
-# `tf.summary.histogram`'s default.
-DEFAULT_BUCKETS = 30
-
-
 def _number(value):
     """A Python number from a number, numpy value, tensor or variable."""
     if not isinstance(value, (numbers.Number, np.generic, np.ndarray)):
         value = ops.convert_to_numpy(value)
     return np.asarray(value).item()
-
-
-def histogram_buckets(data, buckets=DEFAULT_BUCKETS):
-    """`(buckets, 3)` rows `(left edge, right edge, count)` of `data`, as
-    `tf.summary.histogram` computes them: equal-width buckets from the
-    minimum to the maximum; when all values are equal, every edge is that
-    value and the last bucket holds them all; no data, all zeros."""
-    data = np.asarray(data, np.float64).ravel()
-    if buckets == 0 or data.size == 0:
-        return np.zeros((buckets, 3))
-    low, high = data.min(), data.max()
-    if low == high:
-        counts = np.zeros(buckets)
-        counts[-1] = data.size
-        return np.stack([np.full(buckets, low), np.full(buckets, low), counts], 1)
-    index = np.minimum(
-        np.floor((data - low) / ((high - low) / buckets)).astype(np.int64),
-        buckets - 1,
-    )
-    counts = np.bincount(index, minlength=buckets).astype(np.float64)
-    edges = np.linspace(low, high, buckets + 1)
-    return np.stack([edges[:-1], edges[1:], counts], axis=1)
 
 
 def image_tensor(images, max_outputs=3):
@@ -103,7 +78,10 @@ class SummaryFileWriter:
     def add(self, summary, step):
         """Appends a `Summary` proto at `step`."""
         if self._closed:
-            raise ValueError(f"The summary writer of {self.logdir!r} is closed.")
+            raise ValueError(
+                "The summary writer is closed: summaries go to a writer from "
+                f"`create_file_writer`. Received: logdir={self.logdir!r}"
+            )
         self._events.add_event(
             event_pb2.Event(wall_time=time.time(), step=int(step), summary=summary)
         )
@@ -198,46 +176,49 @@ class EventSummaries:
         return _SUMMARY_STATE.recording_if(condition)
 
     @staticmethod
-    def write(tag, tensor, step=None, metadata=None):
-        """Writes `tensor` (anything numpy can hold) under `tag` with the
-        `SummaryMetadata` proto `metadata`; what the others build on."""
-        writer = _SUMMARY_STATE.writer
-        if writer is None or not _SUMMARY_STATE.should_record():
-            return False
+    def _recording():
+        return _SUMMARY_STATE.writer is not None and _SUMMARY_STATE.should_record()
+
+    @staticmethod
+    def _add(summary, step):
+        """Appends a `Summary` proto to the default writer at `step` (or
+        the writer's default step)."""
         step = _SUMMARY_STATE.step if step is None else step
         if step is None:
+            tag = summary.value[0].tag
             raise ValueError(
                 f"No step for the summary {tag!r}: pass `step=`, or give one "
-                "to the writer's `as_default(step)`."
+                "to the writer's `as_default(step)`. Received: step=None"
             )
+        _SUMMARY_STATE.writer.add(summary, _number(step))
+        return True
+
+    def write(self, tag, tensor, step=None, metadata=None):
+        """Writes `tensor` (anything numpy can hold) under `tag` with the
+        `SummaryMetadata` proto `metadata`."""
+        if not self._recording():
+            return False
         value = summary_pb2.Summary.Value(
             tag=tag,
             metadata=metadata,
             tensor=tensor_util.make_tensor_proto(np.asarray(tensor)),
         )
-        writer.add(summary_pb2.Summary(value=[value]), _number(step))
-        return True
+        return self._add(summary_pb2.Summary(value=[value]), step)
 
     def scalar(self, name, data, step=None, description=None):
-        """A float32 scalar (TensorBoard's scalars tab)."""
-        return self.write(
-            name,
-            np.float32(_number(data)),
-            step,
-            scalar_metadata.create_summary_metadata(
-                display_name=None, description=description
-            ),
-        )
+        """A float32 scalar (TensorBoard's scalars tab), as the `tensorboard`
+        package's `scalar_pb` makes it."""
+        if not self._recording():
+            return False
+        return self._add(scalar_pb(name, _number(data), description), step)
 
     def histogram(self, name, data, step=None, buckets=None, description=None):
-        """A histogram of `data`'s values, `buckets` (default 30) of them."""
-        buckets = DEFAULT_BUCKETS if buckets is None else buckets
-        return self.histogram_buckets(
-            name,
-            histogram_buckets(ops.convert_to_numpy(data), buckets),
-            step,
-            description,
-        )
+        """A histogram of `data`'s values (30 buckets by default), as the
+        `tensorboard` package's `histogram_pb` makes it."""
+        if not self._recording():
+            return False
+        data = ops.convert_to_numpy(data)
+        return self._add(histogram_pb(name, data, buckets, description), step)
 
     def histogram_buckets(self, name, buckets, step=None, description=None):
         """A histogram given as its `(k, 3)` rows `(left, right, count)`,
@@ -253,7 +234,7 @@ class EventSummaries:
 
     def image(self, name, data, step=None, max_outputs=3, description=None):
         """Images `(k, height, width, channels)` as PNGs (the images tab)."""
-        if _SUMMARY_STATE.writer is None or not _SUMMARY_STATE.should_record():
+        if not self._recording():
             return False  # before encoding anything
         return self.write(
             name,
@@ -264,16 +245,14 @@ class EventSummaries:
             ),
         )
 
-    @staticmethod
-    def graph(graph_data):
+    def graph(self, graph_data):
         """Writes a graph that has `as_graph_def()` (a traced `tf.function`'s,
         on TensorFlow) or a `GraphDef` proto, for the graphs tab."""
-        writer = _SUMMARY_STATE.writer
-        if writer is None or not _SUMMARY_STATE.should_record():
+        if not self._recording():
             return False
         if hasattr(graph_data, "as_graph_def"):
             graph_data = graph_data.as_graph_def()
-        writer.add_graph(graph_data.SerializeToString())
+        _SUMMARY_STATE.writer.add_graph(graph_data.SerializeToString())
         return True
 
     @staticmethod

@@ -71,8 +71,8 @@ def image_grid(images, columns=4, padding=2, scale=1):
 
 
 def write_png(path, grid):
-    """Writes a float `(H, W, C)` image in [0, 1] as a PNG file (local or,
-    as Keras's file utilities allow, remote)."""
+    """Writes a float `(H, W, C)` image in [0, 1] as a PNG file (through
+    Keras's file utilities: remote paths such as `gs://` need TensorFlow)."""
     with file_utils.File(path, "wb") as f:
         f.write(encode_png(to_uint8(grid)))
 

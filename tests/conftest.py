@@ -1,10 +1,14 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 # Before Keras is imported anywhere: quiet TensorFlow, and give the suite its
-# own Keras home so that it never reads or writes the user's ~/.keras.
+# own Keras home so that it never reads or writes the user's ~/.keras
+# (removed when the run ends).
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="mixup_model_keras_home_")
+atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

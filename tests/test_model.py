@@ -97,10 +97,10 @@ def test_functional_arguments_positionally_or_by_name():
     assert named.name == "net2"
     by_name = FunctionalMixupModel(inputs=inputs, outputs=outputs)
     assert by_name.output is outputs
-    with pytest.raises(TypeError, match="Received: 4 positional arguments"):
+    with pytest.raises(TypeError, match=r"Received: 4 positional arguments, the last \(0.2,\)"):
         FunctionalMixupModel(inputs, outputs, "net3", 0.2)
-    with pytest.raises(TypeError, match="got `outputs` twice"):
-        FunctionalMixupModel(inputs, outputs, outputs=outputs)
+    with pytest.raises(TypeError, match="got `name` both by position and by name. Received: name='b'"):
+        FunctionalMixupModel(inputs, outputs, "a", name="b")
 
 
 def test_a_functional_config_rebuilds_graph_and_settings():

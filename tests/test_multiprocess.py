@@ -119,6 +119,8 @@ def test_two_processes_train_one_model_over_four_devices(hosts):
 
 def test_each_process_draws_for_its_own_examples(hosts):
     _, (first, second) = hosts
+    # Processes that drew each for its own part from the same seed would
+    # repeat each other's draws.
     assert first["lam"] != second["lam"]
     perm = np.array(first["perm"])
     assert first["perm"] == second["perm"]  # one global draw

@@ -12,6 +12,7 @@ from mixup_model.shards import batch_shards
 from mixup_model.shards import take_partners
 from tests.backends import BACKEND
 from tests.backends import numpy
+from tests import recorded_draws
 from tests.subprocess_utils import child_env
 from tests.subprocess_utils import run_python
 
@@ -31,7 +32,7 @@ COLLECTIVES = textwrap.dedent(
     import jax, keras
     import numpy as np
     from mixup_model import MixupModel
-    from benchmarks.scaling import compiled_step_collectives
+    from benchmarks.scaling import collectives_of, compiled_train_step
 
     variants = json.loads(sys.argv[1])
     devices = jax.devices()
@@ -39,7 +40,9 @@ COLLECTIVES = textwrap.dedent(
     batch = 4 * len(devices)
     rng = np.random.default_rng(0)
     x = rng.random((batch, 8, 8, 3), dtype=np.float32)
-    y = rng.integers(0, 3, batch)
+    # One-hot targets: one loss term, so the bytes must match too (integer
+    # labels add the sum of a second term, one float32, to the gradients').
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, batch)]
 
     def net():
         return keras.Sequential([
@@ -47,11 +50,14 @@ COLLECTIVES = textwrap.dedent(
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(3, activation="softmax")])
 
-    counts = {"plain": compiled_step_collectives(net(), x, y)}
+    def collectives(model):
+        model.compile("sgd", "categorical_crossentropy")
+        return collectives_of(compiled_train_step(model, x, y).as_text())
+
+    found = {"plain": collectives(net())}
     for name, settings in variants.items():
-        model = MixupModel(net(), seed=0, **settings)
-        counts[name] = compiled_step_collectives(model, x, y)
-    print(json.dumps({"devices": len(devices), "counts": counts}))
+        found[name] = collectives(MixupModel(net(), seed=0, **settings))
+    print(json.dumps({"devices": len(devices), "collectives": found}))
     """
 )
 
@@ -64,10 +70,11 @@ def test_mixed_steps_have_exactly_the_plain_steps_collectives(devices):
         env=child_env(XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}"),
     )
     assert report["devices"] == devices
-    counts = report["counts"]
-    assert counts["plain"]["all-reduce"] >= 1  # the gradients: the count sees them
+    found = report["collectives"]
+    plain = found["plain"]
+    assert plain["all-reduce"]["count"] >= 1 and plain["all-reduce"]["bytes"] > 0  # the gradients
     for name in VARIANTS:
-        assert counts[name] == counts["plain"], name
+        assert found[name] == plain, name  # the same collectives, the same bytes
 
 
 DRAWS = textwrap.dedent(
@@ -164,6 +171,15 @@ def test_a_seeded_run_reproduces_and_evaluation_is_clean(four_devices):
 def test_an_uneven_batch_is_refused_naming_both_numbers(four_devices):
     message = four_devices["uneven"]
     assert "A batch of 6 examples cannot be split evenly over the 4 devices" in message
+
+
+def test_single_device_draws_are_the_recorded_ones():
+    # Recorded with 0.1.0, before partners were per shard: every draw on one
+    # device (every λ stream of the recorded experiments) is bit for bit
+    # the same (tests/recorded_draws.py says how to record anew).
+    with open(recorded_draws.PATH) as f:
+        recorded = json.load(f)[BACKEND]
+    assert recorded == recorded_draws.draws()
 
 
 def test_one_shard_without_a_distribution():
