@@ -42,9 +42,10 @@ copy's ratio too.
 
 Backends: `--backend` (or `KERAS_BACKEND`) picks Keras's backend. On JAX and
 PyTorch the variants that are Keras models run (plain, plain_aa, mixup,
-mixup_pb, mixup_fixed, mixup_tb), fed from batches already on the device;
-the tf.data pipelines (kerasio, kl_mixup) and the draw diagnostics are
-TensorFlow's.
+mixup_pb, mixup_fixed, mixup_tb), fed from batches already on the device,
+and the keras.io pipeline (kerasio), whose batches are converted to the
+backend's tensors step by step; `keras.layers.MixUp` in tf.data (kl_mixup)
+and the draw diagnostics are TensorFlow's.
 
 Input pipelines: (a) and (b) read batches prefetched by tf.data, as in
 `fit`. The mixing pipelines of (c) and (d) run inside the timed call (no
@@ -148,10 +149,18 @@ def make_batches(x, y, batch_size):
 
 def make_pipelines(x, y, batch_size, seed=0):
     """The input pipeline of each variant, over the same in-memory data."""
+    n = len(x)
     if keras.backend.backend() != "tensorflow":
         batches = make_batches(x, y, batch_size)
-        return {name: batches for name in PORTABLE_VARIANTS + FAMILY_VARIANTS}
-    n = len(x)
+        return {
+            **{name: batches for name in PORTABLE_VARIANTS + FAMILY_VARIANTS},
+            # The seed's pipeline feeds any backend's model: its batches
+            # are converted at each step, inside the timed call.
+            "kerasio": keras_io_reference.mixup_dataset(
+                x, y, batch_size, ALPHA, shuffle_buffer=n, repeat=True,
+                num_parallel_calls=None,
+            ),
+        }
 
     def shuffled(s):
         return (
@@ -414,11 +423,12 @@ def parse_args(argv=None):
         args.jit = {"tensorflow": ["false", "true"], "jax": ["true"]}.get(
             args.backend, ["false"])
     if args.variants is None:
-        args.variants = list(VARIANTS if on_tensorflow else PORTABLE_VARIANTS)
-    not_here = [v for v in args.variants if v not in PORTABLE_VARIANTS + FAMILY_VARIANTS]
+        args.variants = list(VARIANTS if on_tensorflow else PORTABLE_VARIANTS + ("kerasio",))
+    not_here = [v for v in args.variants
+                if v not in PORTABLE_VARIANTS + FAMILY_VARIANTS + ("kerasio",)]
     if not on_tensorflow and (not_here or args.count_ops):
         p.error(f"--backend {args.backend} runs the variants "
-                f"{', '.join(PORTABLE_VARIANTS)}; "
+                f"{', '.join(PORTABLE_VARIANTS + ('kerasio',))}; "
                 f"{', '.join(not_here) or '--count-ops'} need TensorFlow")
     if args.backend == "torch" and args.steps_per_execution != 1:
         p.error("--steps-per-execution must be 1 on PyTorch (Keras supports "

@@ -58,6 +58,13 @@ def wait_for(values):
         tree.map_structure(np.asarray, values)
 
 
+def _converted(iterator):
+    for batch in iterator:
+        yield tree.map_structure(
+            lambda t: keras.ops.convert_to_tensor(np.asarray(t)), batch
+        )
+
+
 class Stepper:
     """One model's compiled train function, called one step at a time.
 
@@ -68,7 +75,9 @@ class Stepper:
         batches: where the steps' batches come from. On TensorFlow, a
             `tf.data.Dataset` that repeats (its iterator is what the compiled
             function consumes); on JAX and PyTorch, a list of `(x, y)`
-            batches, taken in turn and moved to the device once.
+            batches, taken in turn and moved to the device once, or a
+            repeating `tf.data.Dataset` whose batches are converted step by
+            step.
     """
 
     def __init__(self, model, batches):
@@ -80,10 +89,16 @@ class Stepper:
             strategy = model.distribute_strategy
             self._iterator = iter(strategy.experimental_distribute_dataset(batches))
             return
-        on_device = [
-            tree.map_structure(keras.ops.convert_to_tensor, batch) for batch in batches
-        ]
-        self._batches = itertools.cycle(on_device)
+        if isinstance(batches, (list, tuple)):
+            on_device = [
+                tree.map_structure(keras.ops.convert_to_tensor, batch)
+                for batch in batches
+            ]
+            self._batches = itertools.cycle(on_device)
+        else:
+            # A tf.data pipeline: each step's batch is made and moved to the
+            # device inside the timed call, as `fit` would.
+            self._batches = _converted(iter(batches))
         if self.backend == "jax":
             self._state = model._get_jax_state(
                 trainable_variables=True, non_trainable_variables=True,

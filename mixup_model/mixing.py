@@ -13,6 +13,7 @@ from keras import ops
 from keras import tree
 
 from mixup_model.arguments import check_fraction_below_one
+from mixup_model.backend import current as backend
 from mixup_model.shards import take_partners
 
 # Re-exported: the sampling half used to live here.
@@ -234,8 +235,10 @@ def mix_tensor(x, params, data_format=None):
         if cutmix is False:
             return blend(x, params)
         return _paste(x, params, data_format)
-    if len(cutmix.shape) == 0:
+    if len(cutmix.shape) == 0 and backend.CONDITIONALS_IN_GRAPH:
         # Per batch, one or the other: only the chosen one is computed.
+        # (Without an in-graph conditional, the per-example form below
+        # selects with the scalar: a mixup batch's boxes are empty.)
         return ops.cond(
             cutmix,
             lambda: _paste(x, params, data_format),
@@ -650,10 +653,10 @@ def mix_targets(
         return tree.pack_sequence_as(targets, flat)
 
     def metric_target(t, kind, own):
+        if kind == DENSE and len(own.shape) == 1:
+            return blend(t, params)
         partner = take_partners(t, perm)
         if kind == DENSE:
-            if len(own.shape) == 1:
-                return blend(t, params)
             return _convex(t, partner, _fit_rank(own, len(t.shape)))
         own_wins = _fit_rank(own, len(t.shape)) >= 0.5
         return ops.where(own_wins, t, partner)

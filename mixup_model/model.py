@@ -2,6 +2,7 @@
 
 import contextlib
 import dataclasses
+import functools
 import numbers
 import threading
 import typing
@@ -399,6 +400,11 @@ class MixupModel(backend.TrainStep, keras.Model):
         self.mixup_seed_generator = keras.random.SeedGenerator(
             seed, name="mixup_seed_generator"
         )
+        object.__setattr__(
+            self,
+            "_step_draws",
+            backend.StepDraws(self.mixup_seed_generator, self.mixup_rates),
+        )
         if model is not None and model.built:
             self.built = True
 
@@ -437,10 +443,6 @@ class MixupModel(backend.TrainStep, keras.Model):
         rates[RATE_NAMES.index(name)] = value
         self.mixup_rates.assign(rates)
 
-    def _read_rates(self):
-        """The rates as tensors read from their variable, inside the step."""
-        return Rates(*ops.unstack(ops.convert_to_tensor(self.mixup_rates), axis=0))
-
     def call(self, inputs, training=None):
         if self.model is None:
             raise NotImplementedError(
@@ -469,11 +471,14 @@ class MixupModel(backend.TrainStep, keras.Model):
                 `(height, width)` of images (boxes) or `(steps,)` of
                 sequences (segments).
         """
-        return backend.sample_in_step(self._draw_mix_params, batch_size, image_size)
+        sampler = functools.partial(self._draw_mix_params, batch_size, image_size)
+        return self._step_draws(sampler, key=(batch_size, image_size))
 
-    def _draw_mix_params(self, batch_size, image_size):
-        seed = backend.as_seed(self.mixup_seed_generator.next())
-        rates = self._read_rates()
+    def _draw_mix_params(self, batch_size, image_size, seed, rates):
+        """The draw from the step's seed and the rates' values: a function
+        of these alone (eager PyTorch draws several steps at once)."""
+        seed = backend.as_seed(seed)
+        rates = Rates(*ops.unstack(rates, axis=0))
         sequence_length = None
         if image_size is not None and len(image_size) == 1:
             (sequence_length,), image_size = image_size, None

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from mixup_model.beta import sample_beta
-from tests.backends import BACKEND
 from tests.backends import JIT_COMPILE
 from tests.backends import compiled
 from tests.backends import numpy
@@ -21,8 +20,7 @@ def _beta(alpha, seed):
     return sample_beta([N], alpha, alpha, seed)
 
 
-# PyTorch always draws eagerly (outside `torch.compile`'s graph).
-PATHS = [False] if BACKEND == "torch" else JIT_COMPILE
+PATHS = JIT_COMPILE
 _BETA_BY_PATH = {jit: compiled(_beta, jit) for jit in PATHS}
 
 

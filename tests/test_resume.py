@@ -6,6 +6,7 @@ import pytest
 
 from mixup_model import MixupModel
 from mixup_model.versions import release
+from tests.backends import BACKEND
 from tests.backends import tensorflow_only
 from tests.helpers import assert_weights_equal
 from tests.helpers import classification_data
@@ -51,7 +52,14 @@ def test_backup_and_restore_resumes_weights_and_randomness(tmp_path):
     uninterrupted = _model()
     uninterrupted.fit(x, y, epochs=EPOCHS, **FIT)
     resumed = _crash_and_resume(tmp_path, x, y)
-    assert_weights_equal(resumed, uninterrupted)
+    if BACKEND == "torch":
+        # Eager PyTorch draws the coming steps in blocks, which start afresh
+        # after the restore: the same partners, and lambdas to their last
+        # bit (docs/backends.md), so the weights agree to float rounding.
+        for a, b in zip(resumed.get_weights(), uninterrupted.get_weights(), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    else:
+        assert_weights_equal(resumed, uninterrupted)
     np.testing.assert_array_equal(
         resumed.mixup_seed_generator.state.numpy(),
         uninterrupted.mixup_seed_generator.state.numpy(),

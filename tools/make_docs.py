@@ -92,18 +92,33 @@ def sweep_plain_ms():
     return ", ".join(values[:-1]) + " and " + values[-1]
 
 
+def _cell(results, variant):
+    return format_ratio(results[variant]) if variant in results else "—"
+
+
 def other_backend_steps():
     head = ["backend", "model", "batch", "XLA", "(a) ms/step", "A/A control",
             "(b) mixup", "(b) per-batch λ", "(b) fixed λ and partners",
-            "(b) with statistics"]
+            "(b) with statistics", "(c) keras.io pipeline"]
     rows = []
     for backend in ("jax", "torch"):
         for row in load(f"benchmark_cpu_{backend}.json")["rows"]:
             rows.append(
                 [backend, row["model"], row["batch_size"], "on" if row["jit"] else "off",
                  f"{row['results']['plain']['ms_per_step']:.1f}"]
-                + [format_ratio(row["results"][v]) for v in PORTABLE_VARIANTS]
+                + [_cell(row["results"], v) for v in PORTABLE_VARIANTS + ("kerasio",)]
             )
+    return markdown_table(head, rows)
+
+
+def torch_compiled_steps():
+    head = ["model", "batch", "(a) ms/step", "A/A control", "(b) mixup",
+            "(c) keras.io pipeline"]
+    rows = [
+        [row["model"], row["batch_size"], f"{row['results']['plain']['ms_per_step']:.1f}"]
+        + [_cell(row["results"], v) for v in ("plain_aa", "mixup", "kerasio")]
+        for row in load("benchmark_cpu_torch_compile.json")["rows"]
+    ]
     return markdown_table(head, rows)
 
 
@@ -131,17 +146,17 @@ def _torch_ms(variant, minus="plain"):
 
 def torch_mixup_ms():
     """What mixup adds to eager PyTorch's step at batch 64, in ms."""
-    return f"{_torch_ms('mixup'):.1f}"
+    return f"{_torch_ms('mixup'):.2f}"
 
 
 def torch_blend_ms():
     """... of which the blend and the targets (the fixed-λ ablation)."""
-    return f"{_torch_ms('mixup_fixed'):.1f}"
+    return f"{_torch_ms('mixup_fixed'):.2f}"
 
 
 def torch_draw_ms():
     """... and the draw (mixup minus the ablation)."""
-    return f"{_torch_ms('mixup', 'mixup_fixed'):.1f}"
+    return f"{_torch_ms('mixup', 'mixup_fixed'):.2f}"
 
 
 def diagnostics_aa_range():
@@ -413,6 +428,7 @@ TABLES = {
     "tensorflow_sweep": tensorflow_sweep,
     "sweep_plain_ms": sweep_plain_ms,
     "other_backend_steps": other_backend_steps,
+    "torch_compiled_steps": torch_compiled_steps,
     "family_steps": family_steps,
     "backends_side_by_side": backends_side_by_side,
     "torch_mixup_ms": torch_mixup_ms,

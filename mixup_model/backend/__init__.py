@@ -8,8 +8,10 @@ Keras chooses its trainer:
   `uniform_int`, `log_gamma`) and `as_seed`, which turns a
   `keras.random.SeedGenerator` draw into that seed;
 - `replica_seed`: a per-replica seed where replicas mix their own batches;
-- `sample_in_step`: how the step calls the sampler (on PyTorch, outside
-  `torch.compile`'s graph);
+- `StepDraws`: how the step calls the sampler with its seed (on eager
+  PyTorch, the draws of several steps at once);
+- `CONDITIONALS_IN_GRAPH`: whether `ops.cond` on a tensor stays in the
+  compiled graph (not on PyTorch, which reads the predicate on the host);
 - `TrainStep`: the mixin whose `train_step` matches the backend trainer's
   signature (JAX threads state through the step; TensorFlow and PyTorch
   assign variables).

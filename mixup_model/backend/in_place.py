@@ -15,5 +15,13 @@ class InPlaceTrainStep:
         if begun is None:
             return super().train_step(data)
         step, mixed_data = begun
-        with self._mixing(step):
+        # `try`/`finally` rather than `with self._mixing(step)`: the Keras
+        # step's `backward()` breaks `torch.compile`'s graph, and dynamo
+        # cannot resume a graph inside a generator's context manager (it
+        # would compile the rest of the step as further graphs).
+        steps = self._traced_steps()
+        steps.current = step
+        try:
             return super().train_step(mixed_data)
+        finally:
+            steps.current = None

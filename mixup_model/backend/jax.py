@@ -11,6 +11,13 @@ outside such a scope would bake one seed into the compiled step.)
 import jax
 from keras import StatelessScope
 
+# The draws read and advance the state inside the step's `StatelessScope`.
+from mixup_model.backend.step_draws import StepDraws  # noqa: F401
+
+
+# `jax.lax.cond` is part of the jitted program.
+CONDITIONALS_IN_GRAPH = True
+
 
 def as_seed(seed):
     """A JAX PRNG key: uint32 of shape (2,) (Keras's seed state)."""
@@ -46,9 +53,6 @@ def replica_seed(seed):
     # apart, and every example already draws its own lambda and partner.
     return seed
 
-
-def sample_in_step(sampler, *args, **kwargs):
-    return sampler(*args, **kwargs)
 
 
 class TrainStep:

@@ -13,8 +13,14 @@ the Gamma distribution, but give different numbers for the same seed.
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
+from mixup_model.backend.gamma_boost import boosted_log_gamma
+from mixup_model.backend.step_draws import StepDraws  # noqa: F401
+
 # Variables are assigned in place, in the traced step or eagerly.
 from mixup_model.backend.in_place import InPlaceTrainStep as TrainStep  # noqa: F401
+
+# `tf.cond` is a graph op (and XLA compiles it).
+CONDITIONALS_IN_GRAPH = True
 
 # Round 0 draws this many candidates per element at once. Marsaglia-Tsang
 # accepts a candidate with probability >= 0.95 for shapes >= 1 (we always
@@ -68,9 +74,6 @@ def replica_seed(seed):
     return seed
 
 
-def sample_in_step(sampler, *args, **kwargs):
-    return sampler(*args, **kwargs)
-
 
 def in_xla_context():
     """Whether the ops being traced will be compiled by XLA (a
@@ -86,23 +89,32 @@ def _uniform_open_zero(shape, seed):
     return 1.0 - tf.random.stateless_uniform(shape, seed=seed)
 
 
-def log_gamma(concentration, seed):
-    """`log(g)`, `g ~ Gamma(concentration)`, for concentrations > 0.
+def uniform_like(x, seed):
+    """float32 uniform on [0, 1) of `x`'s (dynamic) shape."""
+    return tf.random.stateless_uniform(tf.shape(x), seed=seed)
 
-    Both samplers draw Gamma(a + 1), whose draws never underflow, and apply
-    the boost Gamma(a) = Gamma(a + 1) * U ** (1 / a) in log space.
-    """
-    concentration = tf.convert_to_tensor(concentration, tf.float32)
-    shape = tf.shape(concentration)
-    loop_seed, boost_seed = split(as_seed(seed), 2)
+
+def log_gamma(concentration, seed):
+    """`log(g)`, `g ~ Gamma(concentration)`, for concentrations > 0: the
+    boost (`mixup_model.backend.gamma_boost`) over this module's sampler
+    for shapes >= 1."""
+    return boosted_log_gamma(
+        tf.convert_to_tensor(concentration, tf.float32),
+        as_seed(seed),
+        log_gamma_at_least_one=_log_gamma_at_least_one,
+        split=split,
+        uniform_like=uniform_like,
+    )
+
+
+def _log_gamma_at_least_one(concentration, seed):
+    # Inside XLA, Marsaglia-Tsang from ops XLA compiles; outside, the
+    # native kernel (one op where the loop is many).
     if in_xla_context():
-        log_g = _log_gamma_marsaglia_tsang(concentration + 1.0, loop_seed)
-    else:
-        log_g = tf.math.log(
-            tf.random.stateless_gamma(shape, loop_seed, alpha=concentration + 1.0)
-        )
-    log_boost = tf.math.log(_uniform_open_zero(shape, boost_seed))
-    return log_g + log_boost / concentration
+        return _log_gamma_marsaglia_tsang(concentration, seed)
+    return tf.math.log(
+        tf.random.stateless_gamma(tf.shape(concentration), seed, alpha=concentration)
+    )
 
 
 def _marsaglia_tsang_round(shape, d, c, seed):
