@@ -92,10 +92,16 @@ def test_neighbouring_seeds_do_not_draw_shifted_streams():
 
 @pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's global generators")
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "compile"])
-def test_a_torch_step_leaves_the_global_generators_alone(jit):
+def test_a_torch_step_leaves_the_global_generators_alone(jit, monkeypatch):
+    import functools
+
     import torch
 
     x, y = classification_data(n=16)
+    if jit:
+        # Dynamo's graphs run as traced (no Inductor code generation, a
+        # minute on a CPU): the draws are torch ops of the graph either way.
+        monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
     model = compile_sgd(MixupModel(dense_classifier(), alpha=1.0, seed=0), jit=jit)
     model.train_on_batch(x, y)  # builds (and compiles)
     cpu = torch.random.get_rng_state()

@@ -89,14 +89,13 @@ def test_steppers_train_the_models(jit, tmp_path):
     build, _ = benchmark.MODELS["cnn"]
     initial = build().get_weights()
     benchmark.step_timing.forget_compiled_steps()  # other tests' shapes
-    # The keras.io pipeline feeds a plain model on every backend (once).
+    # Every variant, and the keras.io pipeline feeding a plain model, under
+    # the backend's usual compile setting; under the other one the variants
+    # that draw (compiling a model takes up to a minute on a CPU, and the
+    # plain steps are Keras's own).
     names = benchmark.PORTABLE_VARIANTS + ("kerasio",)
-    if BACKEND == "torch" and jit:
-        # Inductor takes about a minute per model on a CPU: the variants
-        # that draw (Keras's own compiled steps are Keras's to test).
+    if jit != JIT_COMPILE[0]:
         names = ("mixup", "mixup_tb")
-    elif jit != JIT_COMPILE[0]:
-        names = benchmark.PORTABLE_VARIANTS
     for name in names:
         model = benchmark.make_model(name, build, initial, str(tmp_path))
         model.compile("adam", "categorical_crossentropy", jit_compile=jit)
