@@ -57,6 +57,14 @@ def compiled(function, jit):
     return function
 
 
+def compile_with_inductor(function):
+    """`torch.compile(function)` with Inductor, also where the suite runs
+    dynamo's graphs alone (see conftest.py)."""
+    import torch
+
+    return getattr(torch.compile, "func", torch.compile)(function)
+
+
 def seed(a, b):
     """A stateless seed of shape (2,) in the backend's seed dtype."""
     return keras.ops.convert_to_tensor(

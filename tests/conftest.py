@@ -11,6 +11,19 @@ os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="mixup_model_keras_home_")
 atexit.register(shutil.rmtree, os.environ["KERAS_HOME"], ignore_errors=True)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
+if os.environ["KERAS_BACKEND"] == "torch" and not os.environ.get("MIXUP_TEST_INDUCTOR"):
+    # `jit_compile=True` on PyTorch runs dynamo's graphs as traced: the same
+    # graphs and graph breaks, without Inductor's code generation, which
+    # takes a minute or more per model on a CPU. The tests that compare
+    # Inductor's code with eager PyTorch use
+    # `tests.backends.compile_with_inductor`; MIXUP_TEST_INDUCTOR=1 runs the
+    # whole suite with Inductor.
+    import functools
+
+    import torch
+
+    torch.compile = functools.partial(torch.compile, backend="eager")
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 import pytest  # noqa: E402

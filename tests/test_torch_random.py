@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.backends import BACKEND
+from tests.backends import compile_with_inductor
 
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's generator")
 
@@ -184,7 +185,9 @@ def test_eager_blocks_draw_the_step_by_step_numbers():
 def test_compiled_draws_are_the_eager_draws():
     eager = _mixup_cutmix(seed=9)
     compiled_model = _mixup_cutmix(seed=9)
-    draw = torch.compile(lambda: compiled_model.sample_mix_params(12, image_size=(8, 8)))
+    draw = compile_with_inductor(
+        lambda: compiled_model.sample_mix_params(12, image_size=(8, 8))
+    )
     for _ in range(3):
         assert_same_draw(eager.sample_mix_params(12, image_size=(8, 8)), draw())
     # The state advanced in the compiled function, as eagerly.
