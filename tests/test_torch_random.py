@@ -134,7 +134,7 @@ def test_variates_left_without_a_candidate_take_the_pool(first_candidates):
 
 def assert_same_draw(ours, theirs):
     """Integers (partners, boxes, switches) bit for bit; floats (lambda) to
-    the last bit or two: PyTorch's CPU kernels compute `log` and `erfinv`
+    the last bit or two: PyTorch's CPU kernels compute `sigmoid` (an `exp`)
     with vector instructions for most elements and scalar code for a
     tensor's tail, so a value's last bit depends on the tensor's size."""
     for a, b in zip(ours, theirs, strict=True):

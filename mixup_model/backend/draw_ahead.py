@@ -8,7 +8,7 @@ the next `n` steps are one vectorised call (`torch.vmap` over the `n`
 seeds), and each step takes its row: the same draws as step by step (and
 as a `torch.compile`d step, which draws in its graph). Partners, boxes and
 switches are the same integers; a lambda may differ in its last bit,
-because PyTorch's kernels round `log` and `erfinv` differently in the
+because PyTorch's kernels round `sigmoid` (an `exp`) differently in the
 vectorised body and the scalar tail of a tensor. A run is reproduced bit
 for bit by the same run: the blocks follow from the steps taken.
 
