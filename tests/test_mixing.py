@@ -73,6 +73,24 @@ def test_blend_is_exact_at_lambda_zero_and_one():
     np.testing.assert_array_equal(mixed, numpy(x)[[0, 2, 2]])
 
 
+@pytest.mark.parametrize("shape", [(64, 10), (64, 7, 5, 1)])
+def test_blend_is_the_one_sided_step_to_the_bit(shape):
+    # numpy statement of the blend, in float32 arithmetic: from the source
+    # with the larger weight, a step of min(lam, 1 - lam) towards the other.
+    # Every backend's blend (PyTorch's `torch.lerp` included) takes it.
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=shape).astype("float32")
+    lam = rng.random(shape[0]).astype("float32")
+    lam[:4] = [0.0, 1.0, 0.5, np.nextafter(np.float32(0.5), np.float32(0))]
+    perm = rng.permutation(shape[0])
+    keep = (lam >= 0.5).reshape((-1,) + (1,) * (len(shape) - 1))
+    base = np.where(keep, x, x[perm])
+    other = np.where(keep, x[perm], x)
+    t = np.where(lam >= 0.5, np.float32(1) - lam, lam).astype("float32")
+    expected = base + t.reshape(keep.shape) * (other - base)
+    np.testing.assert_array_equal(numpy(blend(x, _params(lam, perm))), expected)
+
+
 def test_uint8_inputs_are_blended_in_float():
     x = np.array([[0, 255], [255, 1]], dtype=np.uint8)
     mixed = numpy(blend(x, _params([0.5, 0.25], [1, 0])))

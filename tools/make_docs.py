@@ -154,11 +154,6 @@ def torch_blend_ms():
     return f"{_torch_ms('mixup_fixed'):.2f}"
 
 
-def torch_draw_ms():
-    """... and the draw (mixup minus the ablation)."""
-    return f"{_torch_ms('mixup', 'mixup_fixed'):.2f}"
-
-
 def diagnostics_aa_range():
     """The A/A control's lowest and highest ratio over the copies."""
     by_copy = load("benchmark_cpu_diagnostics.json")["rows"][0]["results"]["plain_aa"][
@@ -433,7 +428,6 @@ TABLES = {
     "backends_side_by_side": backends_side_by_side,
     "torch_mixup_ms": torch_mixup_ms,
     "torch_blend_ms": torch_blend_ms,
-    "torch_draw_ms": torch_draw_ms,
     "diagnostics_aa_range": diagnostics_aa_range,
     "main_job": main_job,
     "seeds": seeds_table,

@@ -18,6 +18,9 @@ from mixup_model.backend.step_draws import StepDraws  # noqa: F401
 # `jax.lax.cond` is part of the jitted program.
 CONDITIONALS_IN_GRAPH = True
 
+# `mixing.blend` is written in `keras.ops`, which cost nothing in a compiled step.
+blend_rows = None
+
 
 def as_seed(seed):
     """A JAX PRNG key: uint32 of shape (2,) (Keras's seed state)."""

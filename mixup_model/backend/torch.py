@@ -174,6 +174,35 @@ def _first_accepted(words, d, c):
     return accept.any(0), torch.take_along_dim(log_v, first, dim=0)[0]
 
 
+def blend_rows(x, lam, perm):
+    """`mixing.blend` in torch ops: its arithmetic, without Keras's dispatch.
+
+    Eager PyTorch runs each `keras.ops` call through Keras's argument
+    conversion, which costs more than the arithmetic on a small batch (a
+    blend of 16 ops took about 0.2 ms, several per cent of a keras.io CNN
+    step). The same one-sided step, from the larger-weight source towards
+    the other by `min(lam, 1 - lam)`, in the same float arithmetic, bit for
+    bit (not `torch.lerp`, which rounds differently), and in place on the
+    difference, its own temporary.
+
+    Args:
+        x: A floating tensor whose first axis is the batch.
+        lam: float32 `(batch,)`, each example's own weight.
+        perm: int `(batch,)`, each example's partner.
+
+    Returns:
+        The blended tensor, of `x`'s shape and dtype.
+    """
+    keep = lam >= 0.5
+    own = torch.arange(x.shape[0], device=perm.device, dtype=perm.dtype)
+    base = torch.where(keep, own, perm)
+    other = torch.where(keep, perm, own)
+    step = torch.where(keep, 1.0 - lam, lam).to(x.dtype)
+    step = step.reshape((-1,) + (1,) * (x.dim() - 1))
+    start = x.index_select(0, base)
+    return (x.index_select(0, other) - start).mul_(step).add_(start)
+
+
 def replica_seed(seed):
     # One process per GPU (DDP): each process folds in its rank.
     if torch.distributed.is_available() and torch.distributed.is_initialized():
