@@ -438,7 +438,7 @@ def parse_args(argv=None):
     if "mixup_tb" in args.variants and "mixup" not in args.variants:
         args.variants.insert(1, "mixup")
     if args.quick:
-        args.models, args.batch_sizes, args.sweep = ["cnn"], [8], [4, 8]
+        args.models, args.batch_sizes, args.sweep = ["cnn"], [8], [4]
         args.blocks, args.seconds, args.warmup, args.copies = 2, 0.01, 2, 2
     return args
 

@@ -35,6 +35,13 @@ def check_concentration(name, value):
     return float(value)
 
 
+def check_nonnegative(name, value):
+    """A finite number >= 0."""
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
+        raise argument_error(name, "a finite number >= 0", value)
+    return float(value)
+
+
 def check_probability(name, value):
     if not _is_real(value) or not 0.0 <= float(value) <= 1.0:
         raise argument_error(name, "a probability in [0, 1]", value)

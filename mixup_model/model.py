@@ -16,6 +16,7 @@ from keras import tree
 from keras.src.models.functional import Functional
 from keras.src.models.functional import functional_from_config
 
+from mixup_model import regmixup
 from mixup_model.arguments import argument_error
 from mixup_model.arguments import check_bool
 from mixup_model.arguments import check_box_fraction_range
@@ -32,6 +33,7 @@ from mixup_model.mixing import mix_targets
 from mixup_model.mixing import selected_inputs
 from mixup_model.mixing import static_cut_dims
 from mixup_model.mixing import validate_label_smoothing
+from mixup_model.regmixup import validate_regmixup_eta
 from mixup_model.sampling import identity_params
 from mixup_model.sampling import sample_batch_params
 from mixup_model.sampling import validate_lambda_mode
@@ -78,12 +80,16 @@ class MixedStep:
         cut_dims: With CutMix, the static `(H, W)` of the image input that
             is cut (`(T,)` of a sequence): outputs per pixel (step) of it
             get their targets cut too.
+        clean_size: With RegMixup, the batch size: the model runs on the
+            clean batch and its mixed copy concatenated, and its outputs
+            split there. None otherwise.
     """
 
     params: typing.Any
     manifold_pending: bool = False
     cut_dims: typing.Any = None
     targets: typing.Any = None
+    clean_size: typing.Any = None
 
 
 def _functional_init_arguments(args, kwargs):
@@ -256,6 +262,15 @@ class MixupModel(backend.TrainStep, keras.Model):
             masks) are taken from the primary example. If no input is
             mixed (and no `mix_layer` is set), the first training step
             raises a `ValueError` instead of mixing the targets alone.
+        regmixup_eta: RegMixup's weight eta of the mixed loss (Pinto et
+            al., 2022), a finite float >= 0; `0` (default) turns it off.
+            With eta > 0 each step trains on the clean batch and its mixed
+            copy in one forward pass (of twice the batch, so batch
+            normalisation sees both) on the loss `L(clean) + eta *
+            L(mixed)`, with the compiled loss and the sample weights on
+            each half; the training metrics are the clean half's. The paper
+            pairs it with a large `alpha` (10 or 20). Needs mixup or CutMix
+            on; see `mixup_model.regmixup`.
         seed: Optional int seeding the mixup random generator, for
             reproducible runs. The generator's state is saved with the
             weights, so a resumed run continues the sequence.
@@ -314,6 +329,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         correct_lam=True,
         target_threshold=None,
         mode="batch",
+        regmixup_eta=0.0,
         **kwargs,
     ):
         if not isinstance(self, Functional) and _functional_init_arguments(
@@ -347,6 +363,14 @@ class MixupModel(backend.TrainStep, keras.Model):
         correct_lam = check_bool("correct_lam", correct_lam)
         if target_threshold is not None:
             target_threshold = check_open_fraction("target_threshold", target_threshold)
+        regmixup_eta = validate_regmixup_eta(regmixup_eta)
+        if regmixup_eta > 0 and rates[0] == rates[1] == 0:
+            raise ValueError(
+                "`regmixup_eta` weighs the loss of the mixed copy of each "
+                "batch, so it needs mixup or CutMix on: `alpha` or "
+                f"`cutmix_alpha` > 0. Received: regmixup_eta={regmixup_eta!r}, "
+                f"alpha={alpha!r}, cutmix_alpha={cutmix_alpha!r}"
+            )
         if cutmix_minmax is not None and rates[1] == 0:
             raise ValueError(
                 "`cutmix_minmax` draws CutMix boxes, so it needs CutMix on: "
@@ -373,6 +397,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         self.seed = seed
         self.correct_lam = correct_lam
         self.target_threshold = target_threshold
+        self.regmixup_eta = regmixup_eta
         # Set past Keras's attribute tracking: settings, not layer state.
         object.__setattr__(self, "mixed_inputs", mixed_inputs)
         object.__setattr__(self, "cutmix_minmax", cutmix_minmax)
@@ -558,6 +583,11 @@ class MixupModel(backend.TrainStep, keras.Model):
             manifold_pending=manifold,
             cut_dims=None if cut_input is None else static_cut_dims(cut_input),
         )
+        if mixes and self.regmixup_eta > 0:
+            # One forward pass over the clean batch and its mixed copy (with
+            # `mix_layer`, the hook mixes the second half of its outputs).
+            step.clean_size = batch_size
+            mixed_x = regmixup.clean_and_mixed(x, mixed_x)
         return step, keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
 
     @contextlib.contextmanager
@@ -625,6 +655,10 @@ class MixupModel(backend.TrainStep, keras.Model):
                     f"`mix_layer`={model.mix_layer!r} outputs no floating "
                     f"tensor to mix: {describe_inputs(outputs)}. Name a layer "
                     "whose outputs are activations, such as an embedding."
+                )
+            if step.clean_size is not None:
+                return regmixup.mix_second_half(
+                    outputs, step.clean_size, lambda half: mix_inputs(half, step.params)
                 )
             return mix_inputs(outputs, step.params)
 
@@ -727,23 +761,64 @@ class MixupModel(backend.TrainStep, keras.Model):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
+        step = self._traced_step()
+        if step is not None and step.clean_size is not None and y is not None:
+            clean_pred, mixed_pred = regmixup.split_clean_and_mixed(
+                y_pred, step.clean_size
+            )
+            clean = self._loss_of_terms(
+                x, self._clean_targets(y, clean_pred, sample_weight), clean_pred,
+                training,
+            )
+            mixed = self._loss_of_terms(
+                None, self._mixed_targets(y, mixed_pred, sample_weight).loss_terms,
+                mixed_pred, training, regularization=False,
+            )
+            return clean + self.regmixup_eta * mixed
         targets = self._mixed_targets(y, y_pred, sample_weight)
         if targets is None:
             return super().compute_loss(
                 x, y, y_pred, sample_weight, training=training
             )
-        (first_y, first_w), *more_terms = targets.loss_terms
-        # The first term through `compute_loss` also adds regularization and
-        # `add_loss` terms, exactly once.
-        loss = super().compute_loss(
-            x, first_y, y_pred, first_w, training=training
+        return self._loss_of_terms(x, targets.loss_terms, y_pred, training)
+
+    def _clean_targets(self, y, y_pred, sample_weight):
+        """RegMixup's clean half: its own targets (smoothed and thresholded
+        as the mixed ones are), as one loss term."""
+        if not (self.label_smoothing or self.target_threshold is not None):
+            return [(y, sample_weight)]
+        targets = mix_targets(
+            y, y_pred, sample_weight, identity_params(batch_size_of(y)),
+            label_smoothing=self.label_smoothing,
+            target_threshold=self.target_threshold,
         )
+        return targets.loss_terms
+
+    def _loss_of_terms(self, x, terms, y_pred, training, regularization=True):
+        """The sum of the compiled loss over `[(y, sample_weight)]` terms.
+
+        With `regularization`, the first term goes through Keras's
+        `compute_loss`, which also adds the regularization and `add_loss`
+        terms, exactly once.
+        """
+        (first_y, first_w), *more_terms = terms
+        if regularization:
+            loss = super().compute_loss(x, first_y, y_pred, first_w, training=training)
+        elif self._compile_loss is not None:
+            loss = self._compile_loss(first_y, y_pred, first_w)
+        else:
+            return ops.zeros(())
         for term_y, term_w in more_terms:
             if self._compile_loss is not None:
                 loss = loss + self._compile_loss(term_y, y_pred, term_w)
         return loss
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        step = self._traced_step()
+        if step is not None and step.clean_size is not None and y is not None:
+            # RegMixup: the metrics of the clean half, against its own targets.
+            clean_pred, _ = regmixup.split_clean_and_mixed(y_pred, step.clean_size)
+            return super().compute_metrics(x, y, clean_pred, sample_weight)
         targets = self._mixed_targets(y, y_pred, sample_weight)
         if targets is None:
             return super().compute_metrics(x, y, y_pred, sample_weight)
@@ -819,6 +894,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             ),
             "correct_lam": self.correct_lam,
             "target_threshold": self.target_threshold,
+            "regmixup_eta": self.regmixup_eta,
         }
 
     def get_config(self):

@@ -1,0 +1,60 @@
+"""RegMixup (Pinto et al., NeurIPS 2022): mixup as a regulariser of the
+clean loss.
+
+Each step trains on the clean batch and on its mixed copy together, in one
+forward pass over the two concatenated along the batch axis (so that batch
+normalisation sees both, as in the official code, `FrancescoPinto/RegMixup`,
+`models/regmixup.py`), with the loss
+
+    L(clean) + eta * L(mixed)
+
+as the paper writes it. (The official code takes one cross-entropy mean over
+the 2B concatenated examples, `(L(clean) + L(mixed)) / 2`: eta = 1 and half
+the scale, which Adam does not see and SGD sees as half the learning rate.)
+The paper uses a large alpha, Beta(20, 20) on CIFAR-10 and Beta(10, 10) on
+CIFAR-100, so the mixed half lies near the middle of its pairs.
+
+A pipeline cannot do this: the loss covers both halves of one pass. Here the
+step concatenates the halves before the forward pass and splits the outputs
+after it; this module holds those two operations.
+"""
+
+from keras import ops
+from keras import tree
+
+from mixup_model.arguments import check_nonnegative
+
+
+def validate_regmixup_eta(value):
+    """Returns `value` as a float >= 0 (0 turns RegMixup off), or raises."""
+    return check_nonnegative("regmixup_eta", value)
+
+
+def clean_and_mixed(clean, mixed):
+    """The model's input: each clean tensor followed by its mixed copy along
+    the batch axis (`2 * batch` examples).
+
+    A clean input that mixing cast (`uint8` images blend in float) is cast
+    the same way; inputs that are not mixed (ids, masks) are repeated.
+    """
+
+    def concatenate(a, b):
+        b = ops.convert_to_tensor(b)
+        return ops.concatenate([ops.cast(a, b.dtype), b], axis=0)
+
+    return tree.map_structure(concatenate, clean, mixed)
+
+
+def split_clean_and_mixed(outputs, batch_size):
+    """`(clean, mixed)`: each output's first `batch_size` examples and the
+    rest, for outputs of the concatenated batch of `clean_and_mixed`."""
+    clean = tree.map_structure(lambda t: t[:batch_size], outputs)
+    mixed = tree.map_structure(lambda t: t[batch_size:], outputs)
+    return clean, mixed
+
+
+def mix_second_half(outputs, batch_size, mix):
+    """`outputs` of the concatenated batch with `mix` applied to the second
+    (mixed) half only: manifold mixup's layer in a RegMixup step."""
+    clean, rest = split_clean_and_mixed(outputs, batch_size)
+    return clean_and_mixed(clean, mix(rest))
