@@ -22,6 +22,9 @@ from mixup_model.sampling import sample_batch_params
 from mixup_model.sampling import sample_mix_params
 from mixup_model.model import FunctionalMixupModel
 from mixup_model.model import MixupModel
+from mixup_model.ood import auroc
+from mixup_model.ood import max_softmax_probability
+from mixup_model.ood import msp_auroc
 from mixup_model.statistics import MixupStatistics
 from mixup_model.tensorboard import MixupTensorBoard
 
@@ -36,10 +39,13 @@ __all__ = [
     "MixupScheduler",
     "MixupStatistics",
     "MixupTensorBoard",
+    "auroc",
     "blend",
     "linear_ramp",
+    "max_softmax_probability",
     "mix_inputs",
     "mix_targets",
+    "msp_auroc",
     "paste_boxes",
     "paste_segments",
     "sample_beta",

@@ -17,6 +17,7 @@ from keras.src.models.functional import Functional
 from keras.src.models.functional import functional_from_config
 
 from mixup_model import regmixup
+from mixup_model import transmix
 from mixup_model.arguments import argument_error
 from mixup_model.arguments import check_bool
 from mixup_model.arguments import check_box_fraction_range
@@ -83,6 +84,8 @@ class MixedStep:
         clean_size: With RegMixup, the batch size: the model runs on the
             clean batch and its mixed copy concatenated, and its outputs
             split there. None otherwise.
+        wants_attention: With TransMix, True: the attention layer records
+            its scores of this step's forward pass in `attention`.
     """
 
     params: typing.Any
@@ -90,6 +93,8 @@ class MixedStep:
     cut_dims: typing.Any = None
     targets: typing.Any = None
     clean_size: typing.Any = None
+    wants_attention: bool = False
+    attention: typing.Any = None
 
 
 def _functional_init_arguments(args, kwargs):
@@ -271,6 +276,17 @@ class MixupModel(backend.TrainStep, keras.Model):
             each half; the training metrics are the clean half's. The paper
             pairs it with a large `alpha` (10 or 20). Needs mixup or CutMix
             on; see `mixup_model.regmixup`.
+        transmix_layer: TransMix (Chen et al., 2022), for vision
+            transformers trained with CutMix: the name of the attention
+            layer whose class-token attention reweighs the labels, a
+            `keras.layers.MultiHeadAttention` or a block holding one (a
+            KerasHub ViT block; name the last). The layer must see the class
+            token first, then the patches in row-major order. A CutMix
+            example's partner label gets the mean of the pasted area and
+            the attention's share on the pasted patches, as the official
+            `transmix_label` computes it; mixup examples keep their lambda.
+            Needs `cutmix_alpha` > 0 and image inputs; see
+            `mixup_model.transmix`. Defaults to None (off).
         seed: Optional int seeding the mixup random generator, for
             reproducible runs. The generator's state is saved with the
             weights, so a resumed run continues the sequence.
@@ -330,6 +346,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         target_threshold=None,
         mode="batch",
         regmixup_eta=0.0,
+        transmix_layer=None,
         **kwargs,
     ):
         if not isinstance(self, Functional) and _functional_init_arguments(
@@ -364,6 +381,13 @@ class MixupModel(backend.TrainStep, keras.Model):
         if target_threshold is not None:
             target_threshold = check_open_fraction("target_threshold", target_threshold)
         regmixup_eta = validate_regmixup_eta(regmixup_eta)
+        transmix_layer = transmix.validate_transmix_layer(transmix_layer)
+        if transmix_layer is not None and rates[1] == 0:
+            raise ValueError(
+                "`transmix_layer` reweighs CutMix's labels by attention, so it "
+                "needs CutMix on: `cutmix_alpha` > 0. Received: "
+                f"transmix_layer={transmix_layer!r}, cutmix_alpha={cutmix_alpha!r}"
+            )
         if regmixup_eta > 0 and rates[0] == rates[1] == 0:
             raise ValueError(
                 "`regmixup_eta` weighs the loss of the mixed copy of each "
@@ -398,6 +422,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         self.correct_lam = correct_lam
         self.target_threshold = target_threshold
         self.regmixup_eta = regmixup_eta
+        self.transmix_layer = transmix_layer
         # Set past Keras's attribute tracking: settings, not layer state.
         object.__setattr__(self, "mixed_inputs", mixed_inputs)
         object.__setattr__(self, "cutmix_minmax", cutmix_minmax)
@@ -583,6 +608,9 @@ class MixupModel(backend.TrainStep, keras.Model):
             manifold_pending=manifold,
             cut_dims=None if cut_input is None else static_cut_dims(cut_input),
         )
+        if mixes and self.transmix_layer is not None:
+            self._capture_attention(cut_input)
+            step.wants_attention = True
         if mixes and self.regmixup_eta > 0:
             # One forward pass over the clean batch and its mixed copy (with
             # `mix_layer`, the hook mixes the second half of its outputs).
@@ -665,6 +693,23 @@ class MixupModel(backend.TrainStep, keras.Model):
         object.__setattr__(layer, "call", call)
         object.__setattr__(self, "_hooked_layer", layer)
 
+    def _capture_attention(self, cut_input):
+        """Makes `transmix_layer` record its attention in this model's
+        train step (wrapped once), or raises."""
+        if len(cut_input.shape) != 4:
+            raise ValueError(
+                "`transmix_layer` reweighs CutMix boxes of images by the "
+                "attention on their patches: the cut input must be an image "
+                f"(batch, height, width, channels). Received: an input of "
+                f"shape {tuple(cut_input.shape)}."
+            )
+        if self.__dict__.get("_attention_capture") is None:
+            layer = transmix.find_attention_layer(self, self.transmix_layer)
+            object.__setattr__(
+                self, "_attention_capture",
+                transmix.AttentionCapture(layer, self._traced_step),
+            )
+
     def _warn_if_loss_smooths_labels(self):
         if self.__dict__.get("_warned_loss_smoothing"):
             return
@@ -728,12 +773,15 @@ class MixupModel(backend.TrainStep, keras.Model):
         """The `MixedStep` of the train step being traced, else None."""
         return getattr(self._traced_steps(), "current", None)
 
-    def _mixed_targets(self, y, y_pred, sample_weight):
+    def _mixed_targets(self, y, y_pred, sample_weight, for_loss=False):
         """The `MixedTargets` of the batch being trained, else None.
 
         Computed once for the loss and the metrics where the backend runs
         both on the same tensors (TensorFlow, PyTorch); on JAX, afresh for
-        each (see `LOSS_VALUES_REACH_METRICS`).
+        each (see `LOSS_VALUES_REACH_METRICS`). With TransMix only the
+        loss's targets take the attention's weights (on JAX the attention
+        lives inside the gradient's trace, which the metrics run outside);
+        the metrics' take the pasted areas, on every backend.
         """
         step = self._traced_step()
         if step is None or y is None or not self._mixes_targets:
@@ -748,15 +796,30 @@ class MixupModel(backend.TrainStep, keras.Model):
             a is b for a, b in zip(step.targets[0], arguments)
         ):
             return step.targets[1]
+        transmixed = step.wants_attention and for_loss
+        params = self._transmix_params(step) if transmixed else step.params
         targets = mix_targets(
-            y, y_pred, sample_weight, step.params,
+            y, y_pred, sample_weight, params,
             label_smoothing=self.label_smoothing,
             target_threshold=self.target_threshold,
             cut_dims=step.cut_dims,
         )
-        if self.LOSS_VALUES_REACH_METRICS:
+        if self.LOSS_VALUES_REACH_METRICS and not transmixed:
             step.targets = (arguments, targets)
         return targets
+
+    def _transmix_params(self, step):
+        """The step's `MixParams` with TransMix's label weights."""
+        if step.attention is None:
+            raise ValueError(
+                f"`transmix_layer`={self.transmix_layer!r} was not called in "
+                "the model's forward pass, so TransMix has no attention."
+            )
+        scores = step.attention
+        if step.clean_size is not None:  # RegMixup: the mixed half's
+            scores = scores[step.clean_size:]
+        lam = transmix.own_weights(step.params, scores, step.cut_dims)
+        return step.params._replace(lam=lam)
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -771,11 +834,12 @@ class MixupModel(backend.TrainStep, keras.Model):
                 training,
             )
             mixed = self._loss_of_terms(
-                None, self._mixed_targets(y, mixed_pred, sample_weight).loss_terms,
+                None,
+                self._mixed_targets(y, mixed_pred, sample_weight, for_loss=True).loss_terms,
                 mixed_pred, training, regularization=False,
             )
             return clean + self.regmixup_eta * mixed
-        targets = self._mixed_targets(y, y_pred, sample_weight)
+        targets = self._mixed_targets(y, y_pred, sample_weight, for_loss=True)
         if targets is None:
             return super().compute_loss(
                 x, y, y_pred, sample_weight, training=training
@@ -895,6 +959,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             "correct_lam": self.correct_lam,
             "target_threshold": self.target_threshold,
             "regmixup_eta": self.regmixup_eta,
+            "transmix_layer": self.transmix_layer,
         }
 
     def get_config(self):

@@ -45,11 +45,25 @@ def clean_and_mixed(clean, mixed):
     return tree.map_structure(concatenate, clean, mixed)
 
 
+def _rows(t, start, stop):
+    """`t[start:stop]`, keeping the logits that Keras's softmax and sigmoid
+    attach to their outputs (`_keras_logits`): its cross-entropies use them
+    for an exact log-softmax, and without them clip the probabilities."""
+    rows = t[start:stop]
+    logits = getattr(t, "_keras_logits", None)
+    if logits is not None:
+        try:
+            rows._keras_logits = logits[start:stop]
+        except AttributeError:  # a tensor type without attributes
+            pass
+    return rows
+
+
 def split_clean_and_mixed(outputs, batch_size):
     """`(clean, mixed)`: each output's first `batch_size` examples and the
     rest, for outputs of the concatenated batch of `clean_and_mixed`."""
-    clean = tree.map_structure(lambda t: t[:batch_size], outputs)
-    mixed = tree.map_structure(lambda t: t[batch_size:], outputs)
+    clean = tree.map_structure(lambda t: _rows(t, None, batch_size), outputs)
+    mixed = tree.map_structure(lambda t: _rows(t, batch_size, None), outputs)
     return clean, mixed
 
 

@@ -364,6 +364,7 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
         "correct_lam": True,
         "target_threshold": None,
         "regmixup_eta": 0.0,
+        "transmix_layer": None,
     }
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # The random state resumes where it stopped instead of replaying.

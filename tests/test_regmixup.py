@@ -25,11 +25,20 @@ def _first_step_loss(model, x, y, sample_weight=None):
     return float(logs["loss"])
 
 
-def _clean_loss(x, y, loss, sample_weight=None, input_shape=(6,)):
+def _clean_loss(x, y, loss, sample_weight=None, input_shape=(6,), model=None):
     """The compiled loss of the wrapped model on the clean batch."""
-    plain = dense_classifier(input_shape)
+    plain = model or dense_classifier(input_shape)
     plain.compile(loss=loss)
     return plain.evaluate(x, y, sample_weight=sample_weight, batch_size=len(x), verbose=0)
+
+
+def _confident_classifier():
+    """A softmax classifier whose predictions reach far below 1e-7, where
+    Keras's cross-entropy needs the softmax's logits to be exact."""
+    model = dense_classifier()
+    kernel, bias = model.get_weights()
+    model.set_weights([kernel * 60.0, bias])
+    return model
 
 
 class BatchSizeProbe(keras.layers.Layer):
@@ -46,18 +55,20 @@ class BatchSizeProbe(keras.layers.Layer):
 
 @JIT
 @pytest.mark.parametrize("eta", [0.5, 2.0])
-@pytest.mark.parametrize("targets", ["one_hot", "ids"])
+@pytest.mark.parametrize("targets", ["one_hot", "ids", "confident"])
 def test_without_mixing_the_loss_is_one_plus_eta_times_the_clean_loss(jit, eta, targets):
     # With prob=0 the mixed copy equals the clean batch, so the loss is
-    # exactly (1 + eta) L(clean): the test the issue states.
+    # exactly (1 + eta) L(clean): the test the issue states. Also for a
+    # confident softmax, whose halves keep their logits for Keras's loss.
     x, labels = classification_data(BATCH)
-    y = one_hot(labels) if targets == "one_hot" else labels
-    loss = "categorical_crossentropy" if targets == "one_hot" else "sparse_categorical_crossentropy"
+    y = labels if targets == "ids" else one_hot(labels)
+    loss = "sparse_categorical_crossentropy" if targets == "ids" else "categorical_crossentropy"
     weights = np.linspace(0.5, 1.5, BATCH).astype("float32")
-    model = MixupModel(dense_classifier(), alpha=10.0, prob=0.0, regmixup_eta=eta, seed=1)
+    build = _confident_classifier if targets == "confident" else dense_classifier
+    model = MixupModel(build(), alpha=10.0, prob=0.0, regmixup_eta=eta, seed=1)
     compile_sgd(model, loss, jit=jit)
     got = _first_step_loss(model, x, y, weights)
-    clean = _clean_loss(x, y, loss, weights)
+    clean = _clean_loss(x, y, loss, weights, model=build())
     np.testing.assert_allclose(got, (1 + eta) * clean, rtol=1e-5)
 
 
