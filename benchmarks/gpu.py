@@ -39,7 +39,7 @@ the torch part is skipped where torch, torchvision or timm is missing, and
 each part where its framework is.
 
 Usage:
-    python -m benchmarks.gpu [--tiny] [--parts keras-jax keras-torch torch]
+    python -m benchmarks.gpu [--tiny] [--parts keras-jax keras-torch torch] [--models resnet50 cnn]
         [--torch-compile] [--out docs] [--tag h200]
 
 On a machine with JAX, PyTorch and timm but without Keras, carry Keras and
@@ -95,6 +95,9 @@ class Config:
         (each example and its partner) and written once."""
         elements = self.batch_size * (math.prod(self.image_shape) + self.num_classes)
         return 3 * 4 * elements
+
+
+MODEL_NAMES = ("resnet50", "cnn")
 
 
 def configs(tiny):
@@ -176,6 +179,8 @@ def run_keras_part(part, args):
 
     rows = []
     for config in configs(args.tiny):
+        if config.name not in args.models:
+            continue
         step_timing.forget_compiled_steps()
         keras.mixed_precision.set_dtype_policy(config.policy or "float32")
         try:
@@ -404,7 +409,8 @@ def run_part(part, args):
         return {"skipped": f"not installed: {framework}"}
     command = [sys.executable, "-m", "benchmarks.gpu", "--child", part,
                "--blocks", str(args.blocks), "--seconds", str(args.seconds),
-               "--warmup", str(args.warmup), "--copies", str(args.copies)]
+               "--warmup", str(args.warmup), "--copies", str(args.copies),
+               "--models", *args.models]
     command += ["--tiny"] * args.tiny + ["--torch-compile"] * args.torch_compile
     env = dict(os.environ, KERAS_BACKEND=framework, TF_CPP_MIN_LOG_LEVEL="2")
     start = time.perf_counter()
@@ -466,6 +472,8 @@ def parse_args(argv=None):
     p.add_argument("--seconds", type=float, default=2.0, help="about a block's length")
     p.add_argument("--warmup", type=int, default=5, help="steps per model before timing")
     p.add_argument("--copies", type=int, default=2, help="identical models per variant")
+    p.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES),
+                   help="the Keras parts' models (the PyTorch anchor is ResNet-50)")
     p.add_argument("--out", default=os.path.join(REPO, "docs"))
     p.add_argument("--tag", default=None, help="write <out>/gpu_benchmark_<tag>.json")
     p.add_argument("--child", choices=list(PARTS), help=argparse.SUPPRESS)

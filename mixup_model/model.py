@@ -421,7 +421,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         self.seed = seed
         self.correct_lam = correct_lam
         self.target_threshold = target_threshold
-        self.regmixup_eta = regmixup_eta
+        # Read when the step is traced: fixed at construction.
+        object.__setattr__(self, "_regmixup_eta", regmixup_eta)
         self.transmix_layer = transmix_layer
         # Set past Keras's attribute tracking: settings, not layer state.
         object.__setattr__(self, "mixed_inputs", mixed_inputs)
@@ -457,6 +458,12 @@ class MixupModel(backend.TrainStep, keras.Model):
         )
         if model is not None and model.built:
             self.built = True
+
+    @property
+    def regmixup_eta(self):
+        """RegMixup's weight of the mixed loss (read-only: the traced step
+        holds it)."""
+        return self._regmixup_eta
 
     alpha = _rate_property("alpha")
     cutmix_alpha = _rate_property("cutmix_alpha")
@@ -696,12 +703,13 @@ class MixupModel(backend.TrainStep, keras.Model):
     def _capture_attention(self, cut_input):
         """Makes `transmix_layer` record its attention in this model's
         train step (wrapped once), or raises."""
-        if len(cut_input.shape) != 4:
+        shape = tuple(cut_input.shape)
+        if len(shape) != 4 or None in shape[1:3]:
             raise ValueError(
                 "`transmix_layer` reweighs CutMix boxes of images by the "
                 "attention on their patches: the cut input must be an image "
-                f"(batch, height, width, channels). Received: an input of "
-                f"shape {tuple(cut_input.shape)}."
+                "(batch, height, width, channels) of static height and width. "
+                f"Received: an input of shape {shape}."
             )
         if self.__dict__.get("_attention_capture") is None:
             layer = transmix.find_attention_layer(self, self.transmix_layer)

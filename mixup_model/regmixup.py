@@ -47,8 +47,9 @@ def clean_and_mixed(clean, mixed):
 
 def _rows(t, start, stop):
     """`t[start:stop]`, keeping the logits that Keras's softmax and sigmoid
-    attach to their outputs (`_keras_logits`): its cross-entropies use them
-    for an exact log-softmax, and without them clip the probabilities."""
+    attach to their outputs (`_keras_logits`): on TensorFlow its
+    cross-entropies use them for an exact log-softmax, and without them clip
+    the probabilities at 1e-7."""
     rows = t[start:stop]
     logits = getattr(t, "_keras_logits", None)
     if logits is not None:

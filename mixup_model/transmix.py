@@ -60,19 +60,26 @@ def find_attention_layer(model, name):
             f"layers are {names}."
         )
     layer = matches[0]
-    if isinstance(layer, ATTENTION_LAYERS):
-        return layer
-    inner = [
-        sub for sub in layer._flatten_layers(include_self=False, recursive=True)
-        if isinstance(sub, ATTENTION_LAYERS)
-    ]
-    if len(inner) != 1:
+    if not isinstance(layer, ATTENTION_LAYERS):
+        inner = [
+            sub for sub in layer._flatten_layers(include_self=False, recursive=True)
+            if isinstance(sub, ATTENTION_LAYERS)
+        ]
+        if len(inner) != 1:
+            raise ValueError(
+                f"`transmix_layer`={name!r} must be a keras.layers.MultiHeadAttention "
+                "or hold exactly one (as a transformer block does); it holds "
+                f"{len(inner)}. Received: transmix_layer={name!r}"
+            )
+        layer = inner[0]
+    if getattr(layer, "_flash_attention", False):
         raise ValueError(
-            f"`transmix_layer`={name!r} must be a keras.layers.MultiHeadAttention "
-            "or hold exactly one (as a transformer block does); it holds "
-            f"{len(inner)}. Received: transmix_layer={name!r}"
+            f"`transmix_layer`={name!r} computes flash attention, which "
+            "cannot return its attention scores, and TransMix needs them: "
+            "build the layer with `flash_attention=False` (and leave "
+            "`keras.config.enable_flash_attention()` off)."
         )
-    return inner[0]
+    return layer
 
 
 class AttentionCapture:

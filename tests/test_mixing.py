@@ -77,7 +77,8 @@ def test_blend_is_exact_at_lambda_zero_and_one():
 def test_blend_is_the_one_sided_step_to_the_bit(shape):
     # numpy statement of the blend, in float32 arithmetic: from the source
     # with the larger weight, a step of min(lam, 1 - lam) towards the other.
-    # Every backend's blend (PyTorch's `torch.lerp` included) takes it.
+    # Every backend's blend takes it (PyTorch's in torch ops: not `torch.lerp`,
+    # which rounds differently).
     rng = np.random.default_rng(3)
     x = rng.normal(size=shape).astype("float32")
     lam = rng.random(shape[0]).astype("float32")

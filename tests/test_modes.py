@@ -8,6 +8,8 @@ from mixup_model import MixupModel
 from mixup_model import mix_inputs
 from mixup_model import sample_batch_params
 from tests.backends import JIT
+from tests.backends import JIT_COMPILE
+from tests.backends import JIT_IDS
 from tests.backends import as_in_step
 from tests.backends import numpy
 from tests.backends import seed
@@ -104,9 +106,14 @@ def test_pair_mode_with_an_odd_batch_leaves_one_example_alone():
     assert (perm == np.arange(7)).sum() == 1
 
 
-@JIT
-@pytest.mark.parametrize("mode", ["pair", "elem"])
-def test_per_example_modes_train_through_fit(jit, mode):
+@pytest.mark.parametrize(
+    "mode, jit",
+    # Each mode under the backend's default compile setting, "pair" (the
+    # one that pairs partners) under the other too.
+    [("pair", JIT_COMPILE[0]), ("elem", JIT_COMPILE[0]), ("pair", JIT_COMPILE[1])],
+    ids=[f"pair-{JIT_IDS[0]}", f"elem-{JIT_IDS[0]}", f"pair-{JIT_IDS[1]}"],
+)
+def test_per_example_modes_train_through_fit(mode, jit):
     input_shape = SIZE + (1,)
     x, y = classification_data(n=16, input_shape=input_shape)
     model = compile_sgd(

@@ -63,7 +63,8 @@ COLLECTIVES = textwrap.dedent(
 
 
 @jax_only
-@pytest.mark.parametrize("devices", [2, 4, 8])
+# 2 and 8 devices (4 was measured too: docs/scaling_cpu.json).
+@pytest.mark.parametrize("devices", [2, 8])
 def test_mixed_steps_have_exactly_the_plain_steps_collectives(devices):
     report = run_python(
         COLLECTIVES, json.dumps(VARIANTS),

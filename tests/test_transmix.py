@@ -216,14 +216,29 @@ def test_settings_are_checked():
 
 def test_with_regmixup_the_mixed_half_takes_its_own_attention():
     # The attention layer sees clean and mixed halves; TransMix reads the
-    # mixed half's. Unmixed (prob=0), the loss is (1 + eta) L(clean).
-    inputs, outputs, _ = small_vit()
-    model = MixupModel(inputs=inputs, outputs=outputs, alpha=0.0, cutmix_alpha=1.0, prob=0.0,
+    # mixed half's: the loss is L(clean) + eta * (TransMix's mixed loss).
+    inputs, outputs, probe = small_vit()
+    model = MixupModel(inputs=inputs, outputs=outputs, alpha=0.0, cutmix_alpha=1.0,
                        regmixup_eta=2.0, transmix_layer="attention", seed=0)
     model.compile(optimizer=keras.optimizers.SGD(0.0), loss="categorical_crossentropy")
     rng = np.random.default_rng(3)
     x = rng.random((BATCH,) + IMAGE, dtype=np.float32)
     y = one_hot(rng.integers(0, NUM_CLASSES, BATCH))
+    model.train_on_batch(x[:2], y[:2])
+    params = draw_as_in_step(model, BATCH, IMAGE[:2], jit=JIT_COMPILE[0])
+    model.reset_metrics()
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
     clean = np.mean(-np.sum(y * np.log(numpy(model(x, training=False))), axis=1))
-    np.testing.assert_allclose(loss, 3.0 * clean, rtol=2e-5)
+    mixed = _expected_loss(model, probe, x, y, params)
+    np.testing.assert_allclose(loss, clean + 2.0 * mixed, rtol=2e-5)
+
+
+def test_flash_attention_is_refused_by_name():
+    try:
+        attention = keras.layers.MultiHeadAttention(2, 4, flash_attention=True, name="flash")
+    except TypeError:  # a Keras without the option
+        pytest.skip("this Keras has no flash_attention option")
+    inputs = keras.Input((4, 8))
+    model = keras.Model(inputs, attention(inputs, inputs))
+    with pytest.raises(ValueError, match="`transmix_layer`='flash' computes flash attention"):
+        transmix.find_attention_layer(model, "flash")
