@@ -25,6 +25,7 @@ from mixup_model.arguments import check_open_fraction
 from mixup_model.arguments import check_concentration
 from mixup_model.arguments import check_probability
 from mixup_model.backend import current as backend
+from mixup_model.layers import layer_named
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import describe_inputs
 from mixup_model.mixing import first_cut_input
@@ -666,15 +667,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         """
         if self.__dict__.get("_hooked_layer") is not None:
             return
-        layers = list(self._flatten_layers(include_self=False, recursive=True))
-        matches = [layer for layer in layers if layer.name == self.mix_layer]
-        if not matches:
-            names = [layer.name for layer in layers]
-            raise ValueError(
-                f"`mix_layer`={self.mix_layer!r} is not a layer of this "
-                f"model; its layers are {names}."
-            )
-        layer = matches[0]
+        layer = layer_named(self, self.mix_layer, "mix_layer")
         original_call = layer.call
         owner = weakref.ref(self)
 

@@ -27,6 +27,8 @@ import weakref
 import keras
 from keras import ops
 
+from mixup_model.layers import layer_named
+
 # The attention layers TransMix reads: Keras's own, also inside KerasHub's
 # ViT blocks (`ViTEncoderBlock.mha`).
 ATTENTION_LAYERS = (keras.layers.MultiHeadAttention,)
@@ -51,15 +53,7 @@ def find_attention_layer(model, name):
         ValueError: No layer has that name, or it holds no attention layer,
             or several.
     """
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    matches = [layer for layer in layers if layer.name == name]
-    if not matches:
-        names = [layer.name for layer in layers]
-        raise ValueError(
-            f"`transmix_layer`={name!r} is not a layer of this model; its "
-            f"layers are {names}."
-        )
-    layer = matches[0]
+    layer = layer_named(model, name, "transmix_layer")
     if not isinstance(layer, ATTENTION_LAYERS):
         inner = [
             sub for sub in layer._flatten_layers(include_self=False, recursive=True)
