@@ -849,7 +849,8 @@ class MixupModel(backend.TrainStep, keras.Model):
 
     def _clean_targets(self, y, y_pred, sample_weight):
         """RegMixup's clean half: its own targets (smoothed and thresholded
-        as the mixed ones are), as one loss term."""
+        as the mixed ones are), as loss terms: one, or with sample weights
+        and smoothing or a threshold, a second whose weights are all 0."""
         if not (self.label_smoothing or self.target_threshold is not None):
             return [(y, sample_weight)]
         targets = mix_targets(
