@@ -84,7 +84,7 @@ from experiments.backend_choice import check_backend
 from experiments.models import build_cnn
 from mixup_model import MixupModel
 from mixup_model import MixupTensorBoard
-from mixup_model.sampling import MixParams
+from mixup_model.params import MixParams
 from mixup_model.sampling import sample_batch_params
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

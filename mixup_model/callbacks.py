@@ -10,7 +10,7 @@ from mixup_model.arguments import argument_error
 from mixup_model.arguments import check_choice
 from mixup_model.arguments import check_int
 
-from mixup_model.model import RATE_NAMES
+from mixup_model.settings import RATE_NAMES
 from mixup_model.model import MixupModel
 
 

@@ -1,13 +1,9 @@
 """`MixupModel`: a `keras.Model` whose training step trains on mixup batches."""
 
 import contextlib
-import dataclasses
 import functools
-import numbers
 import threading
-import typing
 import warnings
-import weakref
 
 import keras
 import numpy as np
@@ -16,30 +12,32 @@ from keras import tree
 from keras.src.models.functional import Functional
 from keras.src.models.functional import functional_from_config
 
-from mixup_model import regmixup
-from mixup_model import transmix
+from mixup_model import settings
 from mixup_model.arguments import argument_error
 from mixup_model.arguments import check_bool
 from mixup_model.arguments import check_box_fraction_range
 from mixup_model.arguments import check_open_fraction
-from mixup_model.arguments import check_concentration
-from mixup_model.arguments import check_probability
 from mixup_model.backend import current as backend
-from mixup_model.layers import layer_named
+from mixup_model.draws import validate_lambda_mode
+from mixup_model.methods import METHOD_OF_RATE
+from mixup_model.methods import manifold
+from mixup_model.methods import regmixup
+from mixup_model.methods import transmix
+from mixup_model.methods.cutmix import image_size_of
+from mixup_model.methods.cutmix import static_cut_dims
 from mixup_model.mixing import batch_size_of
 from mixup_model.mixing import describe_inputs
 from mixup_model.mixing import first_cut_input
-from mixup_model.mixing import image_size_of
 from mixup_model.mixing import mix_inputs
-from mixup_model.mixing import mix_targets
 from mixup_model.mixing import selected_inputs
-from mixup_model.mixing import static_cut_dims
-from mixup_model.mixing import validate_label_smoothing
-from mixup_model.regmixup import validate_regmixup_eta
-from mixup_model.sampling import identity_params
+from mixup_model.params import identity_params
 from mixup_model.sampling import sample_batch_params
-from mixup_model.sampling import validate_lambda_mode
 from mixup_model.sampling import validate_mode
+from mixup_model.settings import RATE_NAMES
+from mixup_model.settings import Rates
+from mixup_model.step import MixedStep
+from mixup_model.targets import mix_targets
+from mixup_model.targets import validate_label_smoothing
 
 # Key of the mixup random state in a model's weights store (`.keras` files,
 # `save_weights`, `ModelCheckpoint`, `BackupAndRestore`). Keras does not
@@ -52,52 +50,6 @@ SEED_STATE_KEY = "mixup_seed_state"
 RATES_KEY = "mixup_rates"
 
 
-class Rates(typing.NamedTuple):
-    """The rates a step reads, by name (one variable holds them in order)."""
-
-    alpha: typing.Any
-    cutmix_alpha: typing.Any
-    prob: typing.Any
-    switch_prob: typing.Any
-
-
-RATE_NAMES = Rates._fields
-
-# The rates that switch a method on: the step contains the method only if
-# its rate was > 0 at construction.
-_METHOD_OF_RATE = {"alpha": "mixup", "cutmix_alpha": "CutMix"}
-
-
-@dataclasses.dataclass
-class MixedStep:
-    """What one traced train step of a `MixupModel` mixes.
-
-    Attributes:
-        params: The batch's `MixParams`.
-        manifold_pending: With `mix_layer`, True until the layer's first call
-            in the step has mixed its outputs.
-        targets: The `MixedTargets` that the loss computed, with the
-            `(y, y_pred, sample_weight)` they were computed from, for the
-            metrics to reuse where the backend allows it.
-        cut_dims: With CutMix, the static `(H, W)` of the image input that
-            is cut (`(T,)` of a sequence): outputs per pixel (step) of it
-            get their targets cut too.
-        clean_size: With RegMixup, the batch size: the model runs on the
-            clean batch and its mixed copy concatenated, and its outputs
-            split there. None otherwise.
-        wants_attention: With TransMix, True: the attention layer records
-            its scores of this step's forward pass in `attention`.
-    """
-
-    params: typing.Any
-    manifold_pending: bool = False
-    cut_dims: typing.Any = None
-    targets: typing.Any = None
-    clean_size: typing.Any = None
-    wants_attention: bool = False
-    attention: typing.Any = None
-
-
 def _functional_init_arguments(args, kwargs):
     # The same test Keras uses to tell `Model(inputs, outputs)` apart.
     return (
@@ -105,55 +57,6 @@ def _functional_init_arguments(args, kwargs):
         or (len(args) == 1 and "outputs" in kwargs)
         or ("inputs" in kwargs and "outputs" in kwargs)
     )
-
-
-def _validate_rate(name, value):
-    if name in ("alpha", "cutmix_alpha"):
-        return check_concentration(name, value)
-    return check_probability(name, value)
-
-
-def _validate_mix_layer(mix_layer):
-    if mix_layer is not None and (not isinstance(mix_layer, str) or not mix_layer):
-        raise argument_error(
-            "mix_layer",
-            "None (mix the inputs) or the name of a layer of the model "
-            "(manifold mixup)",
-            mix_layer,
-        )
-    return mix_layer
-
-
-def _validate_mixed_inputs(mixed_inputs):
-    if mixed_inputs is None:
-        return None
-    valid = isinstance(mixed_inputs, (list, tuple)) and all(
-        isinstance(k, str)
-        or (isinstance(k, numbers.Integral) and not isinstance(k, bool))
-        for k in mixed_inputs
-    )
-    if not valid:
-        raise argument_error(
-            "mixed_inputs",
-            "None (the dtype rule) or a list of input names (dict inputs) or "
-            "positions (list inputs, or [0] for a single input)",
-            mixed_inputs,
-        )
-    return tuple(mixed_inputs)
-
-
-def _validate_seed(seed):
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-    ):
-        raise argument_error("seed", "None or an int", seed)
-    return None if seed is None else int(seed)
-
-
-def _decimal(value):
-    """A float32 as the shortest decimal that rounds to it (0.2, not
-    0.20000000298...), so that rates read back as they were set."""
-    return float(str(np.float32(value)))
 
 
 def _rate_property(name):
@@ -276,7 +179,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             L(mixed)`, with the compiled loss and the sample weights on
             each half; the training metrics are the clean half's. The paper
             pairs it with a large `alpha` (10 or 20). Needs mixup or CutMix
-            on; see `mixup_model.regmixup`.
+            on; see `mixup_model.methods.regmixup`.
         transmix_layer: TransMix (Chen et al., 2022), for vision
             transformers trained with CutMix: the name of the attention
             layer whose class-token attention reweighs the labels, a
@@ -287,7 +190,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             the attention's share on the pasted patches, as the official
             `transmix_label` computes it; mixup examples keep their lambda.
             Needs `cutmix_alpha` > 0 and image inputs; see
-            `mixup_model.transmix`. Defaults to None (off).
+            `mixup_model.methods.transmix`. Defaults to None (off).
         seed: Optional int seeding the mixup random generator, for
             reproducible runs. The generator's state is saved with the
             weights, so a resumed run continues the sequence.
@@ -366,7 +269,7 @@ class MixupModel(backend.TrainStep, keras.Model):
                 model,
             )
         rates = [
-            _validate_rate(name, value)
+            settings.validate_rate(name, value)
             for name, value in zip(
                 RATE_NAMES, (alpha, cutmix_alpha, prob, switch_prob)
             )
@@ -374,45 +277,20 @@ class MixupModel(backend.TrainStep, keras.Model):
         lambda_mode = validate_lambda_mode(lambda_mode)
         mode = validate_mode(mode, lambda_mode)
         label_smoothing = validate_label_smoothing(label_smoothing)
-        mix_layer = _validate_mix_layer(mix_layer)
-        mixed_inputs = _validate_mixed_inputs(mixed_inputs)
-        seed = _validate_seed(seed)
+        mix_layer = manifold.validate_mix_layer(mix_layer)
+        mixed_inputs = settings.validate_mixed_inputs(mixed_inputs)
+        seed = settings.validate_seed(seed)
         cutmix_minmax = check_box_fraction_range("cutmix_minmax", cutmix_minmax)
         correct_lam = check_bool("correct_lam", correct_lam)
         if target_threshold is not None:
             target_threshold = check_open_fraction("target_threshold", target_threshold)
-        regmixup_eta = validate_regmixup_eta(regmixup_eta)
+        regmixup_eta = regmixup.validate_regmixup_eta(regmixup_eta)
         transmix_layer = transmix.validate_transmix_layer(transmix_layer)
-        if transmix_layer is not None and rates[1] == 0:
-            raise ValueError(
-                "`transmix_layer` reweighs CutMix's labels by attention, so it "
-                "needs CutMix on: `cutmix_alpha` > 0. Received: "
-                f"transmix_layer={transmix_layer!r}, cutmix_alpha={cutmix_alpha!r}"
-            )
-        if regmixup_eta > 0 and rates[0] == rates[1] == 0:
-            raise ValueError(
-                "`regmixup_eta` weighs the loss of the mixed copy of each "
-                "batch, so it needs mixup or CutMix on: `alpha` or "
-                f"`cutmix_alpha` > 0. Received: regmixup_eta={regmixup_eta!r}, "
-                f"alpha={alpha!r}, cutmix_alpha={cutmix_alpha!r}"
-            )
-        if cutmix_minmax is not None and rates[1] == 0:
-            raise ValueError(
-                "`cutmix_minmax` draws CutMix boxes, so it needs CutMix on: "
-                "`cutmix_alpha` > 0 (with `cutmix_minmax` it only switches "
-                f"CutMix on). Received: cutmix_alpha={cutmix_alpha!r}, "
-                f"cutmix_minmax={cutmix_minmax!r}"
-            )
-        if mix_layer is not None and rates[1] > 0:
-            raise ValueError(
-                "`cutmix_alpha` must be 0 with `mix_layer`: CutMix pastes "
-                "boxes of input images, manifold mixup blends activations."
-            )
-        if mix_layer is not None and mixed_inputs is not None:
-            raise ValueError(
-                "`mixed_inputs` must be None with `mix_layer`: manifold "
-                "mixup leaves the inputs clean and mixes the layer's outputs."
-            )
+        settings.check_combinations(
+            rates, mix_layer=mix_layer, mixed_inputs=mixed_inputs,
+            cutmix_minmax=cutmix_minmax, regmixup_eta=regmixup_eta,
+            transmix_layer=transmix_layer, alpha=alpha, cutmix_alpha=cutmix_alpha,
+        )
         super().__init__(**kwargs)
         self.model = model
         self.lambda_mode = lambda_mode
@@ -486,15 +364,15 @@ class MixupModel(backend.TrainStep, keras.Model):
 
     def _lacks_method(self, name, value):
         """Whether rate `name` would switch on a method the step lacks."""
-        traced = {"alpha": self._uses_mixup, "cutmix_alpha": self._uses_cutmix}
-        return value > 0 and not traced.get(name, True)
+        method = METHOD_OF_RATE.get(name)
+        return method is not None and value > 0 and self._constructor_rates[name] == 0
 
     def _set_rate(self, name, value):
-        value = _validate_rate(name, value)
+        value = settings.validate_rate(name, value)
         if self._lacks_method(name, value):
             raise ValueError(
                 f"Cannot set `{name}` to {value}: this model was built with "
-                f"{name}=0, so its train step has no {_METHOD_OF_RATE[name]}. "
+                f"{name}=0, so its train step has no {METHOD_OF_RATE[name].NAME}. "
                 f"Build it with {name} > 0 (and schedule {name}=0 to pause it)."
             )
         rates = ops.convert_to_numpy(self.mixup_rates).copy()
@@ -587,10 +465,10 @@ class MixupModel(backend.TrainStep, keras.Model):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = batch_size_of(x)
         mixes = self._uses_mixup or self._uses_cutmix
-        manifold = mixes and self.mix_layer is not None
-        if mixes and not manifold:
+        manifold_step = mixes and self.mix_layer is not None
+        if mixes and not manifold_step:
             self._check_inputs_are_mixed(x)  # before anything is drawn
-        cut_input = self._cut_input(x) if mixes and not manifold else None
+        cut_input = self._cut_input(x) if mixes and not manifold_step else None
         if mixes:
             params = self.sample_mix_params(
                 batch_size,
@@ -600,8 +478,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         else:  # targets only smoothed, or statistics to record
             params = identity_params(batch_size)
         mixed_x = x
-        if manifold:
-            self._hook_mix_layer()
+        if manifold_step:
+            manifold.hook_mix_layer(self)
         elif mixes:
             mixed_x = mix_inputs(x, params, self.mixed_inputs)
         if statistics is not None:
@@ -610,20 +488,19 @@ class MixupModel(backend.TrainStep, keras.Model):
                 clean_pred = ops.stop_gradient(self(x, training=False))
             # The mixed batch exactly as the model sees it (with `mix_layer`
             # there is no mixed input to show).
-            statistics.update(params, None if manifold else mixed_x, y, clean_pred)
+            statistics.update(params, None if manifold_step else mixed_x, y, clean_pred)
         step = MixedStep(
             params,
-            manifold_pending=manifold,
+            manifold_pending=manifold_step,
             cut_dims=None if cut_input is None else static_cut_dims(cut_input),
         )
         if mixes and self.transmix_layer is not None:
-            self._capture_attention(cut_input)
+            transmix.capture_attention(self, cut_input)
             step.wants_attention = True
         if mixes and self.regmixup_eta > 0:
             # One forward pass over the clean batch and its mixed copy (with
             # `mix_layer`, the hook mixes the second half of its outputs).
-            step.clean_size = batch_size
-            mixed_x = regmixup.clean_and_mixed(x, mixed_x)
+            mixed_x = regmixup.begin(step, x, mixed_x, batch_size)
         return step, keras.utils.pack_x_y_sample_weight(mixed_x, y, sample_weight)
 
     @contextlib.contextmanager
@@ -656,60 +533,6 @@ class MixupModel(backend.TrainStep, keras.Model):
             "mixup). To blend an input anyway, list it in "
             f"`mixed_inputs=[...]`. Received: mixed_inputs={self.mixed_inputs!r}."
         )
-
-    def _hook_mix_layer(self):
-        """Makes `mix_layer` mix its outputs during this model's train step.
-
-        The layer's `call` is wrapped once; the wrapper acts only while a
-        train step of this model is being traced in the current thread, and
-        only on the layer's first call in it, so evaluation, prediction and
-        other models that share the layer see it unchanged.
-        """
-        if self.__dict__.get("_hooked_layer") is not None:
-            return
-        layer = layer_named(self, self.mix_layer, "mix_layer")
-        original_call = layer.call
-        owner = weakref.ref(self)
-
-        def call(*args, **kwargs):
-            outputs = original_call(*args, **kwargs)
-            model = owner()
-            step = None if model is None else model._traced_step()
-            if step is None or not step.manifold_pending:
-                return outputs
-            step.manifold_pending = False
-            if not any(tree.flatten(selected_inputs(outputs))):
-                raise ValueError(
-                    f"`mix_layer`={model.mix_layer!r} outputs no floating "
-                    f"tensor to mix: {describe_inputs(outputs)}. Name a layer "
-                    "whose outputs are activations, such as an embedding."
-                )
-            if step.clean_size is not None:
-                return regmixup.mix_second_half(
-                    outputs, step.clean_size, lambda half: mix_inputs(half, step.params)
-                )
-            return mix_inputs(outputs, step.params)
-
-        object.__setattr__(layer, "call", call)
-        object.__setattr__(self, "_hooked_layer", layer)
-
-    def _capture_attention(self, cut_input):
-        """Makes `transmix_layer` record its attention in this model's
-        train step (wrapped once), or raises."""
-        shape = tuple(cut_input.shape)
-        if len(shape) != 4 or None in shape[1:3]:
-            raise ValueError(
-                "`transmix_layer` reweighs CutMix boxes of images by the "
-                "attention on their patches: the cut input must be an image "
-                "(batch, height, width, channels) of static height and width. "
-                f"Received: an input of shape {shape}."
-            )
-        if self.__dict__.get("_attention_capture") is None:
-            layer = transmix.find_attention_layer(self, self.transmix_layer)
-            object.__setattr__(
-                self, "_attention_capture",
-                transmix.AttentionCapture(layer, self._traced_step),
-            )
 
     def _warn_if_loss_smooths_labels(self):
         if self.__dict__.get("_warned_loss_smoothing"):
@@ -787,18 +610,14 @@ class MixupModel(backend.TrainStep, keras.Model):
         step = self._traced_step()
         if step is None or y is None or not self._mixes_targets:
             return None
-        if step.manifold_pending:
-            raise ValueError(
-                f"`mix_layer`={self.mix_layer!r} was not called in the "
-                "model's forward pass, so its activations could not be mixed."
-            )
+        manifold.check_layer_was_called(step, self.mix_layer)
         arguments = (y, y_pred, sample_weight)
         if step.targets is not None and all(
             a is b for a, b in zip(step.targets[0], arguments)
         ):
             return step.targets[1]
         transmixed = step.wants_attention and for_loss
-        params = self._transmix_params(step) if transmixed else step.params
+        params = transmix.step_params(step, self.transmix_layer) if transmixed else step.params
         targets = mix_targets(
             y, y_pred, sample_weight, params,
             label_smoothing=self.label_smoothing,
@@ -809,56 +628,18 @@ class MixupModel(backend.TrainStep, keras.Model):
             step.targets = (arguments, targets)
         return targets
 
-    def _transmix_params(self, step):
-        """The step's `MixParams` with TransMix's label weights."""
-        if step.attention is None:
-            raise ValueError(
-                f"`transmix_layer`={self.transmix_layer!r} was not called in "
-                "the model's forward pass, so TransMix has no attention."
-            )
-        scores = step.attention
-        if step.clean_size is not None:  # RegMixup: the mixed half's
-            scores = scores[step.clean_size:]
-        lam = transmix.own_weights(step.params, scores, step.cut_dims)
-        return step.params._replace(lam=lam)
-
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
         step = self._traced_step()
         if step is not None and step.clean_size is not None and y is not None:
-            clean_pred, mixed_pred = regmixup.split_clean_and_mixed(
-                y_pred, step.clean_size
-            )
-            clean = self._loss_of_terms(
-                x, self._clean_targets(y, clean_pred, sample_weight), clean_pred,
-                training,
-            )
-            mixed = self._loss_of_terms(
-                None,
-                self._mixed_targets(y, mixed_pred, sample_weight, for_loss=True).loss_terms,
-                mixed_pred, training, regularization=False,
-            )
-            return clean + self.regmixup_eta * mixed
+            return regmixup.loss(self, x, y, y_pred, sample_weight, training, step)
         targets = self._mixed_targets(y, y_pred, sample_weight, for_loss=True)
         if targets is None:
             return super().compute_loss(
                 x, y, y_pred, sample_weight, training=training
             )
         return self._loss_of_terms(x, targets.loss_terms, y_pred, training)
-
-    def _clean_targets(self, y, y_pred, sample_weight):
-        """RegMixup's clean half: its own targets (smoothed and thresholded
-        as the mixed ones are), as loss terms: one, or with sample weights
-        and smoothing or a threshold, a second whose weights are all 0."""
-        if not (self.label_smoothing or self.target_threshold is not None):
-            return [(y, sample_weight)]
-        targets = mix_targets(
-            y, y_pred, sample_weight, identity_params(batch_size_of(y)),
-            label_smoothing=self.label_smoothing,
-            target_threshold=self.target_threshold,
-        )
-        return targets.loss_terms
 
     def _loss_of_terms(self, x, terms, y_pred, training, regularization=True):
         """The sum of the compiled loss over `[(y, sample_weight)]` terms.
@@ -883,7 +664,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         step = self._traced_step()
         if step is not None and step.clean_size is not None and y is not None:
             # RegMixup: the metrics of the clean half, against its own targets.
-            clean_pred, _ = regmixup.split_clean_and_mixed(y_pred, step.clean_size)
+            clean_pred = regmixup.clean_outputs(y_pred, step)
             return super().compute_metrics(x, y, clean_pred, sample_weight)
         targets = self._mixed_targets(y, y_pred, sample_weight)
         if targets is None:
@@ -905,8 +686,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         super().summary(
             *args, expand_nested=expand_nested, print_fn=print_fn, **kwargs
         )
-        settings = {**self.mixup_config(), **self.current_rates()}
-        text = ", ".join(f"{k}={v!r}" for k, v in settings.items())
+        shown = {**self.mixup_config(), **self.current_rates()}
+        text = ", ".join(f"{k}={v!r}" for k, v in shown.items())
         (print_fn or print)(f" Mixup: {text}")
 
     # -- Saving ---------------------------------------------------------------
@@ -941,7 +722,7 @@ class MixupModel(backend.TrainStep, keras.Model):
     def current_rates(self):
         """The rates as the step uses them now (a schedule may move them)."""
         rates = ops.convert_to_numpy(self.mixup_rates)
-        return dict(zip(RATE_NAMES, map(_decimal, rates)))
+        return dict(zip(RATE_NAMES, map(settings.decimal, rates)))
 
     def mixup_config(self):
         """The mixup settings, as passed to the constructor."""
@@ -1058,7 +839,7 @@ class FunctionalMixupModel(MixupModel, Functional):
         graph = functional_from_config(
             _FunctionalArguments, dict(config), custom_objects=custom_objects
         )
-        settings = {
+        mixup_settings = {
             k: v
             for k, v in config.items()
             if k not in _GRAPH_CONFIG_KEYS + ("name", "trainable")
@@ -1068,7 +849,7 @@ class FunctionalMixupModel(MixupModel, Functional):
             outputs=graph.outputs,
             name=graph.name,
             trainable=graph.trainable,
-            **settings,
+            **mixup_settings,
         )
 
 

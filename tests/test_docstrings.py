@@ -14,12 +14,13 @@ from keras import ops
 import mixup_model
 
 PUBLIC = {name: getattr(mixup_model, name) for name in mixup_model.__all__}
-# The library's modules (not `mixup_model.backend`'s: each imports its own
-# framework, and PyTorch and TensorFlow in one process can crash).
+# The library's modules, its methods' included (not `mixup_model.backend`'s:
+# each imports its own framework, and PyTorch and TensorFlow in one process
+# can crash).
 MODULES = [
-    importlib.import_module(f"mixup_model.{info.name}")
-    for info in pkgutil.iter_modules(mixup_model.__path__)
-    if not info.ispkg
+    importlib.import_module(info.name)
+    for info in pkgutil.walk_packages(mixup_model.__path__, "mixup_model.")
+    if not info.name.startswith("mixup_model.backend")
 ]
 
 
@@ -53,5 +54,5 @@ def test_docstring_examples_run():
                 runner.run(test)
                 ran.append(test.name)
     # Every public function that shows `>>>` examples was run.
-    assert {"mixup_model.mixing.blend", "mixup_model.beta.sample_beta"} <= set(ran)
+    assert {"mixup_model.methods.mixup.blend", "mixup_model.beta.sample_beta"} <= set(ran)
     assert runner.failures == 0, f"{runner.failures} docstring example(s) failed; see above"

@@ -5,14 +5,14 @@ import pytest
 import keras
 from keras import ops
 
-from mixup_model.mixing import CLASS_IDS
-from mixup_model.mixing import DENSE
-from mixup_model.mixing import MixParams
-from mixup_model.mixing import blend
+from mixup_model.targets import CLASS_IDS
+from mixup_model.targets import DENSE
+from mixup_model.params import MixParams
+from mixup_model.methods.mixup import blend
 from mixup_model.mixing import mix_inputs
-from mixup_model.mixing import mix_targets
-from mixup_model.mixing import sample_mix_params
-from mixup_model.mixing import target_kind
+from mixup_model.targets import mix_targets
+from mixup_model.methods.mixup import sample_mix_params
+from mixup_model.targets import target_kind
 from tests.backends import BACKEND
 from tests.backends import compiled
 from tests.backends import numpy

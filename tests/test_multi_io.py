@@ -6,7 +6,7 @@ import pytest
 from keras import ops
 
 from mixup_model.mixing import mix_inputs
-from mixup_model.sampling import MixParams
+from mixup_model.params import MixParams
 from tests.backends import JIT
 from tests.backends import numpy
 from tests.helpers import NUM_CLASSES

@@ -6,10 +6,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from mixup_model.mixing import blend
+from mixup_model.methods.mixup import blend
 from mixup_model.mixing import mix_inputs
-from mixup_model.mixing import mix_targets
-from mixup_model.mixing import sample_mix_params
+from mixup_model.targets import mix_targets
+from mixup_model.methods.mixup import sample_mix_params
 from tests.backends import BACKEND
 from tests.backends import compiled
 from tests.backends import numpy

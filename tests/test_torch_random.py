@@ -25,7 +25,7 @@ if BACKEND == "torch":
     from mixup_model.backend.step_draws import StepDraws
     from mixup_model.backend.threefry import random_words
     from mixup_model.backend.threefry import threefry2x32
-    from mixup_model.sampling import sample_permutation
+    from mixup_model.draws import sample_permutation
     from tests.helpers import classification_data
     from tests.helpers import compile_sgd
     from tests.helpers import dense_classifier

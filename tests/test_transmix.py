@@ -10,9 +10,9 @@ import pytest
 from keras import ops
 
 from mixup_model import MixupModel
-from mixup_model import transmix
+from mixup_model.methods import transmix
 from mixup_model.mixing import mix_inputs
-from mixup_model.sampling import MixParams
+from mixup_model.params import MixParams
 from tests.backends import JIT_COMPILE
 from tests.backends import JIT_IDS
 from tests.backends import numpy

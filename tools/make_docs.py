@@ -406,6 +406,82 @@ def long_schedule_flatten_minutes():
     return _long_schedule_seconds("long_schedule_flatten")
 
 
+# The RegMixup experiment's metrics: column head, scale, digits.
+_REGMIXUP_COLUMNS = (
+    ("accuracy", "test acc. (%)", 100, 2),
+    ("loss", "test NLL", 1, 4),
+    ("ece", "test ECE (%)", 100, 2),
+    ("far_ood_auroc", "far-OOD AUROC (%)", 100, 2),
+    ("near_ood_auroc", "near-OOD AUROC (%)", 100, 2),
+)
+
+
+def _regmixup_label(arm, record):
+    settings, summary = record["settings"], record["summary"]
+    return {
+        "baseline": "baseline",
+        "mixup": f"mixup α = {settings['mixup_alpha']:g}",
+        "regmixup": f"RegMixup η = {settings['eta']:g}, α = {summary['regmixup_alpha']:g}",
+    }[arm]
+
+
+def regmixup_table():
+    """Each arm's last-epoch mean ± std over seeds, then each pair's
+    paired difference with its 95% interval."""
+    from experiments.regmixup import PAIRS
+
+    record = load("results/regmixup.json")
+    summary = record["summary"]
+    head = [""] + [title for _, title, _, _ in _REGMIXUP_COLUMNS]
+    rows = [
+        [_regmixup_label(arm, record)]
+        + [_mean_std(summary[arm][m], k, d) for m, _, k, d in _REGMIXUP_COLUMNS]
+        for arm in ("baseline", "mixup", "regmixup")
+    ]
+    for a, b in PAIRS:
+        diff = summary[f"{a}_minus_{b}"]
+        rows.append(
+            [f"{a} − {b} (paired, mean [95% CI])"]
+            + [_interval(diff[m], k, d) for m, _, k, d in _REGMIXUP_COLUMNS]
+        )
+    return markdown_table(head, rows)
+
+
+def regmixup_verdicts():
+    """The paper's claims, metric by metric: RegMixup against mixup and
+    against the baseline, "better", "worse" or "no difference shown" by
+    whether the paired 95% interval excludes 0."""
+    from experiments.regmixup import METRICS
+    from experiments.regmixup import verdict
+
+    summary = load("results/regmixup.json")["summary"]
+    head = ["claim: RegMixup is better in", "against mixup", "against the baseline"]
+    rows = []
+    for metric, title, scale, digits in _REGMIXUP_COLUMNS:
+        cells = [title.replace(" (%)", "")]
+        for other in ("mixup", "baseline"):
+            diff = summary[f"regmixup_minus_{other}"][metric]
+            cells.append(f"{verdict(diff, METRICS[metric])} "
+                         f"({_interval(diff, scale, digits)})")
+        rows.append(cells)
+    return markdown_table(head, rows)
+
+
+def regmixup_selection():
+    """The validation scores behind the choice of RegMixup's alpha."""
+    record = load("results/regmixup.json")
+    selection = record["summary"]["selection"]
+    return "; ".join(
+        f"α = {alpha}: {100 * s['val_accuracy']:.2f}% (loss {s['val_loss']:.4f})"
+        for alpha, s in selection.items()
+    )
+
+
+def regmixup_minutes():
+    seconds = sum(r["seconds"] for r in load("results/regmixup.json")["runs"].values())
+    return f"{seconds / 60:.0f} min"
+
+
 def scaling():
     from benchmarks.scaling import format_table
 
@@ -417,6 +493,10 @@ def scaling_minutes():
 
 
 TABLES = {
+    "regmixup": regmixup_table,
+    "regmixup_verdicts": regmixup_verdicts,
+    "regmixup_selection": regmixup_selection,
+    "regmixup_minutes": regmixup_minutes,
     "scaling": scaling,
     "scaling_minutes": scaling_minutes,
     "tensorflow_steps": tensorflow_steps,

@@ -12,7 +12,7 @@ Keras chooses its trainer:
   PyTorch, the draws of several steps at once);
 - `CONDITIONALS_IN_GRAPH`: whether `ops.cond` on a tensor stays in the
   compiled graph (not on PyTorch, which reads the predicate on the host);
-- `blend_rows`: `mixing.blend` in the backend's own ops where Keras's
+- `blend_rows`: `methods.mixup.blend` in the backend's own ops where Keras's
   per-op dispatch costs more than the arithmetic (eager PyTorch), or None;
 - `TrainStep`: the mixin whose `train_step` matches the backend trainer's
   signature (JAX threads state through the step; TensorFlow and PyTorch

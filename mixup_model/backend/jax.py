@@ -18,7 +18,7 @@ from mixup_model.backend.step_draws import StepDraws  # noqa: F401
 # `jax.lax.cond` is part of the jitted program.
 CONDITIONALS_IN_GRAPH = True
 
-# `mixing.blend` is written in `keras.ops`, which cost nothing in a compiled step.
+# `methods.mixup.blend` is written in `keras.ops`, which cost nothing in a compiled step.
 blend_rows = None
 
 

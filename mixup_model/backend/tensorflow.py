@@ -22,7 +22,7 @@ from mixup_model.backend.in_place import InPlaceTrainStep as TrainStep  # noqa: 
 # `tf.cond` is a graph op (and XLA compiles it).
 CONDITIONALS_IN_GRAPH = True
 
-# `mixing.blend` is written in `keras.ops`, which cost nothing in a compiled step.
+# `methods.mixup.blend` is written in `keras.ops`, which cost nothing in a compiled step.
 blend_rows = None
 
 # Round 0 draws this many candidates per element at once. Marsaglia-Tsang

@@ -175,7 +175,7 @@ def _first_accepted(words, d, c):
 
 
 def blend_rows(x, lam, perm):
-    """`mixing.blend` in torch ops: its arithmetic, without Keras's dispatch.
+    """`methods.mixup.blend` in torch ops: its arithmetic, without Keras's dispatch.
 
     Eager PyTorch runs each `keras.ops` call through Keras's argument
     conversion, which costs more than the arithmetic on a small batch (a

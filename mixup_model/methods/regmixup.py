@@ -15,14 +15,18 @@ The paper uses a large alpha, Beta(20, 20) on CIFAR-10 and Beta(10, 10) on
 CIFAR-100, so the mixed half lies near the middle of its pairs.
 
 A pipeline cannot do this: the loss covers both halves of one pass. Here the
-step concatenates the halves before the forward pass and splits the outputs
-after it; this module holds those two operations.
+step concatenates the halves before the forward pass (`begin`) and splits
+the outputs after it, for the loss (`loss`) and the metrics, which are the
+clean half's (`clean_outputs`).
 """
 
 from keras import ops
 from keras import tree
 
 from mixup_model.arguments import check_nonnegative
+from mixup_model.mixing import batch_size_of
+from mixup_model.params import identity_params
+from mixup_model.targets import mix_targets
 
 
 def validate_regmixup_eta(value):
@@ -73,3 +77,46 @@ def mix_second_half(outputs, batch_size, mix):
     (mixed) half only: manifold mixup's layer in a RegMixup step."""
     clean, rest = split_clean_and_mixed(outputs, batch_size)
     return clean_and_mixed(clean, mix(rest))
+
+
+def begin(step, clean, mixed, batch_size):
+    """Marks `step` as a RegMixup step of `batch_size` clean examples and
+    returns the model's input: the clean batch followed by its mixed copy."""
+    step.clean_size = batch_size
+    return clean_and_mixed(clean, mixed)
+
+
+def clean_outputs(outputs, step):
+    """The clean half of the step's outputs (what the metrics see)."""
+    return split_clean_and_mixed(outputs, step.clean_size)[0]
+
+
+def clean_loss_terms(y, y_pred, sample_weight, label_smoothing, target_threshold):
+    """The clean half's loss terms: its own targets, smoothed and
+    thresholded as the mixed ones are. One term, or with sample weights and
+    smoothing or a threshold two, the second with weights all 0 (the form
+    `mix_targets` gives them with unmixed `MixParams`)."""
+    if not (label_smoothing or target_threshold is not None):
+        return [(y, sample_weight)]
+    targets = mix_targets(
+        y, y_pred, sample_weight, identity_params(batch_size_of(y)),
+        label_smoothing=label_smoothing,
+        target_threshold=target_threshold,
+    )
+    return targets.loss_terms
+
+
+def loss(model, x, y, y_pred, sample_weight, training, step):
+    """`L(clean) + eta * L(mixed)` of a `MixupModel`'s RegMixup step, each
+    half with the compiled loss and the sample weights; regularization and
+    `add_loss` terms counted once, with the clean half."""
+    clean_pred, mixed_pred = split_clean_and_mixed(y_pred, step.clean_size)
+    clean_terms = clean_loss_terms(
+        y, clean_pred, sample_weight, model.label_smoothing, model.target_threshold
+    )
+    clean = model._loss_of_terms(x, clean_terms, clean_pred, training)
+    mixed_terms = model._mixed_targets(y, mixed_pred, sample_weight, for_loss=True).loss_terms
+    mixed = model._loss_of_terms(
+        None, mixed_terms, mixed_pred, training, regularization=False
+    )
+    return clean + model.regmixup_eta * mixed

@@ -185,3 +185,37 @@ def own_weights(params, scores, image_size):
     if cutmix is True:
         return transmix
     return ops.where(ops.convert_to_tensor(cutmix), transmix, lam)
+
+
+def capture_attention(model, cut_input):
+    """Makes `model.transmix_layer` record its attention in `model`'s train
+    step (wrapped once per model), or raises if the cut input is not an
+    image of static size."""
+    shape = tuple(cut_input.shape)
+    if len(shape) != 4 or None in shape[1:3]:
+        raise ValueError(
+            "`transmix_layer` reweighs CutMix boxes of images by the "
+            "attention on their patches: the cut input must be an image "
+            "(batch, height, width, channels) of static height and width. "
+            f"Received: an input of shape {shape}."
+        )
+    if model.__dict__.get("_attention_capture") is None:
+        layer = find_attention_layer(model, model.transmix_layer)
+        object.__setattr__(
+            model, "_attention_capture", AttentionCapture(layer, model._traced_step)
+        )
+
+
+def step_params(step, transmix_layer):
+    """The step's `MixParams` with TransMix's label weights, from the
+    attention its forward pass recorded (with RegMixup, the mixed half's)."""
+    if step.attention is None:
+        raise ValueError(
+            f"`transmix_layer`={transmix_layer!r} was not called in "
+            "the model's forward pass, so TransMix has no attention."
+        )
+    scores = step.attention
+    if step.clean_size is not None:  # RegMixup: the mixed half's
+        scores = scores[step.clean_size:]
+    lam = own_weights(step.params, scores, step.cut_dims)
+    return step.params._replace(lam=lam)

@@ -1,0 +1,40 @@
+"""`MixedStep`: what one traced train step of a `MixupModel` mixes, shared
+by the step's parts (the draw, the forward pass's hooks, the loss and the
+metrics) while Keras's own train step is traced."""
+
+import dataclasses
+import typing
+
+
+@dataclasses.dataclass
+class MixedStep:
+    """What one traced train step of a `MixupModel` mixes.
+
+    Attributes:
+        params: The batch's `MixParams`.
+        manifold_pending: With `mix_layer`, True until the layer's first call
+            in the step has mixed its outputs.
+        targets: The `MixedTargets` that the loss computed, with the
+            `(y, y_pred, sample_weight)` they were computed from, for the
+            metrics to reuse where the backend allows it.
+        cut_dims: With CutMix, the static `(H, W)` of the image input that
+            is cut (`(T,)` of a sequence): outputs per pixel (step) of it
+            get their targets cut too.
+        clean_size: With RegMixup, the batch size: the model runs on the
+            clean batch and its mixed copy concatenated, and its outputs
+            split there. None otherwise.
+        wants_attention: With TransMix, True: the attention layer records
+            its scores of this step's forward pass in `attention`.
+        attention: With TransMix, the recorded attention scores `(batch,
+            heads, tokens, tokens)` of the step's forward pass, else None.
+    """
+
+    params: typing.Any
+    manifold_pending: bool = False
+    cut_dims: typing.Any = None
+    targets: typing.Any = None
+    clean_size: typing.Any = None
+    wants_attention: bool = False
+    attention: typing.Any = None
+
+
