@@ -2,15 +2,15 @@
 
 - Far OOD, `digits_28x28`: scikit-learn's bundled 8×8 handwritten digits
   (1,797 images, no network), scaled to [0, 1], resized to 20×20 and padded
-  to 28×28 as MNIST centres its digits in a 20×20 box: another dataset of
+  to 28×28, about where MNIST puts its digits (in a 20×20 box, centred by
+  mass there): another dataset of
   light strokes on black, with no clothing in it.
 - Near OOD, `patch_shuffled`: each Fashion-MNIST test image cut into a 4×4
   grid of 7×7 patches and the patches permuted. Every pixel, the intensity
-  histogram and the local texture and edges of each patch are those of a
-  real test image, so low-level statistics cannot tell the sets apart; only
-  the global shape is gone, and the shape is what makes a trouser a trouser
-  or a sandal a sandal. A detector has to notice that the arrangement means
-  no class. (Flips and rotations were not used: a flipped bag is still a
+  histogram and the texture and edges inside each patch are those of a real
+  test image (the seams between patches are new); the global shape is gone,
+  and the shape is what makes a trouser a trouser or a sandal a sandal. A
+  detector has to notice that the arrangement means no class. (Flips and rotations were not used: a flipped bag is still a
   bag, so they keep the class meaning of several classes.)
 """
 

@@ -14,7 +14,9 @@ recipe) and RegMixup (η = 1). RegMixup's α is chosen from `--regmixup-alphas`
 (the paper's 10 and 20) on the validation split: on `--selection-seed`
 (seed 1, one of the reported seeds) every candidate runs, the one with the higher last-epoch validation accuracy
 (lower validation loss on a tie) is chosen, and the other seeds run only
-that one. The test set plays no part in the choice.
+that one. The test set plays no part in the choice; the selection seed's
+RegMixup run is the better of two on validation while the other arms had
+one try, a mild advantage that the summary's per-seed runs let one check.
 
 Reported per run, at the last epoch: test accuracy, NLL and ECE (15 bins),
 and the AUROC of the maximum softmax probability (`mixup_model.msp_auroc`)
