@@ -219,7 +219,7 @@ def main(argv=None):
         "model": args.model,
     }
     record = records.load(args.out, settings)
-    log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
+    log_root = records.tensorboard_root(args.out)
     if not args.summary_only:
         data = job.load_data(args.data_dir, args.train_size)
         # Seed by seed, so that an interrupted run leaves whole seeds behind.
@@ -229,27 +229,18 @@ def main(argv=None):
             args.seed = seed
             for alpha in [0.0] + args.alphas:
                 key = f"{seed}/{arm_name(alpha)}"
-                if key in record["runs"]:
-                    print(f"{key}: already in {args.out}, skipped", flush=True)
+                if records.is_finished(args.out, record, key):
                     continue
                 log_dir = os.path.join(log_root, f"{arm_name(alpha)}_seed{seed}")
                 run = train_run(alpha, data, initial_weights, args, log_dir)
-                record["runs"][key] = run
-                record["summary"] = summarize(record)
-                records.save(args.out, record)
+                records.add_run(args.out, record, key, run, summarize)
                 print(
                     f"{key}: last {run['last']['accuracy']:.4f}, at best val. "
                     f"{run['best_validation']['accuracy']:.4f}, lowest val. loss "
                     f"at epoch {run['lowest_validation_loss_epoch']}, {run['seconds']} s",
                     flush=True,
                 )
-    if not record["runs"]:
-        raise SystemExit(f"no finished runs in {args.out}")
-    record["summary"] = summarize(record)
-    records.save(args.out, record)
-    print(format_summary(record))
-    print(f"Curves: tensorboard --logdir {log_root}")
-    return record
+    return records.finish(args.out, record, summarize, format_summary)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,44 @@ def load(path, settings):
     return record
 
 
+def tensorboard_root(path):
+    """The folder of the TensorBoard runs that go next to the record at
+    `path`."""
+    return os.path.join(os.path.dirname(os.path.abspath(path)), "tensorboard")
+
+
+def is_finished(path, record, key):
+    """Whether `record` already holds run `key` (saying so when it does)."""
+    if key in record["runs"]:
+        print(f"{key}: already in {path}, skipped", flush=True)
+        return True
+    return False
+
+
+def add_run(path, record, key, run, summarize):
+    """Adds a finished run, refreshes `record["summary"]` with
+    `summarize(record)` and saves the record to `path` at once."""
+    record["runs"][key] = run
+    record["summary"] = summarize(record)
+    save(path, record)
+
+
+def finish(path, record, summarize, format_summary):
+    """Summarizes and saves the record, prints its summary and where its
+    curves are, and returns it.
+
+    Raises:
+        SystemExit: the record holds no finished run.
+    """
+    if not record["runs"]:
+        raise SystemExit(f"no finished runs in {path}")
+    record["summary"] = summarize(record)
+    save(path, record)
+    print(format_summary(record))
+    print(f"Curves: tensorboard --logdir {tensorboard_root(path)}")
+    return record
+
+
 def save(path, record):
     """Writes `record` to `path` atomically (never a half-written file to
     resume from), creating its folder."""

@@ -266,7 +266,7 @@ def main(argv=None):
         "selection_seed": args.selection_seed,
     }
     record = records.load(args.out, settings)
-    log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
+    log_root = records.tensorboard_root(args.out)
     if not args.summary_only:
         data = job.load_data(args.data_dir, args.train_size)
         ood = {"far": ood_sets.digits_28x28(), "near": ood_sets.patch_shuffled(data[2][0])}
@@ -283,15 +283,12 @@ def main(argv=None):
             arms = [(BASELINE, None), (MIXUP, None)] + [(REGMIXUP, a) for a in regmixup_alphas]
             for arm, alpha in arms:
                 key = run_key(seed, arm, alpha)
-                if key in record["runs"]:
-                    print(f"{key}: already in {args.out}, skipped", flush=True)
+                if records.is_finished(args.out, record, key):
                     continue
                 log_dir = os.path.join(log_root, key.replace("/", "_seed_"))
                 train_alpha = args.mixup_alpha if arm == MIXUP else alpha
                 run = train_run(arm, train_alpha, data, ood, initial_weights, args, log_dir)
-                record["runs"][key] = run
-                record["summary"] = summarize(record)
-                records.save(args.out, record)
+                records.add_run(args.out, record, key, run, summarize)
                 last = run["last"]
                 print(
                     f"{key}: acc {last['accuracy']:.4f}, NLL {last['loss']:.4f}, ECE "
@@ -299,13 +296,7 @@ def main(argv=None):
                     f"{last['near_ood_auroc']:.4f}, {run['seconds']} s",
                     flush=True,
                 )
-    if not record["runs"]:
-        raise SystemExit(f"no finished runs in {args.out}")
-    record["summary"] = summarize(record)
-    records.save(args.out, record)
-    print(format_summary(record))
-    print(f"Curves: tensorboard --logdir {log_root}")
-    return record
+    return records.finish(args.out, record, summarize, format_summary)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Usage:
 """
 
 import argparse
-import os
 import time
 
 from experiments import main_job as job
@@ -140,7 +139,7 @@ def main(argv=None):
     settings = settings_of(args)
     record = records.load(args.out, settings)
     if not args.summary_only:
-        log_root = os.path.join(os.path.dirname(os.path.abspath(args.out)), "tensorboard")
+        log_root = records.tensorboard_root(args.out)
         for seed in args.seeds:
             if str(seed) in record["runs"]:
                 print(f"seed {seed}: already in {args.out}, skipped", flush=True)

@@ -241,6 +241,13 @@ def paste(x, params, data_format, into=None):
     segment) taken from its partner in `x`."""
     x = as_floating(x)
     into = x if into is None else into
+    return ops.where(cut_mask_of(x, params, data_format), take_partners(x, params.perm), into)
+
+
+def cut_mask_of(x, params, data_format=None):
+    """`cut_mask` for the batch `x`, of `x`'s rank: True inside each
+    example's cut, broadcast over the axes that are not cut (channels, and
+    the frames of a video)."""
     rank = len(x.shape)
     axes = spatial_axes(data_format, rank)
     mask = cut_mask(params, image_size_of(x, data_format))
@@ -248,7 +255,7 @@ def paste(x, params, data_format, into=None):
     for axis in range(1, rank):
         if axis not in axes:
             mask = ops.expand_dims(mask, axis)
-    return ops.where(mask, take_partners(x, params.perm), into)
+    return mask
 
 
 def paste_boxes(x, params, data_format=None):

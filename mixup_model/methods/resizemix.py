@@ -24,7 +24,7 @@ from mixup_model.backend import current as backend
 from mixup_model.draws import MIN_CONCENTRATION
 from mixup_model.draws import sample_lambda
 from mixup_model.methods.cutmix import spatial_axes
-from mixup_model.methods.cutmix import box_mask
+from mixup_model.methods.cutmix import cut_mask_of
 from mixup_model.methods.cutmix import image_size_of
 from mixup_model.shards import take_partners
 from mixup_model.tensors import as_floating
@@ -156,14 +156,8 @@ def paste_resized(x, params, data_format=None):
     [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     x = as_floating(x)
-    rank = len(x.shape)
     resized = resize_into_boxes(take_partners(x, params.perm), params.box, data_format)
-    mask = box_mask(params.box, image_size_of(x, data_format))
-    axes = spatial_axes(data_format, rank)
-    for axis in range(1, rank):
-        if axis not in axes:
-            mask = ops.expand_dims(mask, axis)
-    return ops.where(mask, resized, x)
+    return ops.where(cut_mask_of(x, params, data_format), resized, x)
 
 
 def own_weights(params):
