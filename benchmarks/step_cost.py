@@ -33,6 +33,9 @@ The mixing family (only when named in `--variants`; every backend):
                 mixup or CutMix (switch_prob 0.5), one of them computed
   cutmix_elem (b) the same with `mode="elem"`: each example chooses, so the
                 step computes both the blend and the paste
+  resizemix (b) `MixupModel(alpha=0, resizemix_alpha=1.0)`: ResizeMix alone
+  fmix      (b) `MixupModel(alpha=0, fmix_alpha=1.0)`: FMix alone (its
+                Fourier noise, ranks and masks drawn in the step)
 
 The variants' compiled train steps take turns step by step and are compared
 block by block (`benchmarks/step_timing.py` states the method). Each variant runs as
@@ -127,6 +130,8 @@ DIAGNOSTIC_VARIANTS = ("mixup_late", "mixup_uniform", "mixup_xla_draw")
 FAMILY_SETTINGS = {
     "cutmix": dict(cutmix_alpha=1.0),
     "cutmix_elem": dict(cutmix_alpha=1.0, mode="elem"),
+    "resizemix": dict(alpha=0.0, resizemix_alpha=1.0),
+    "fmix": dict(alpha=0.0, fmix_alpha=1.0),
 }
 FAMILY_VARIANTS = tuple(FAMILY_SETTINGS)
 
@@ -268,8 +273,9 @@ def make_model(name, build, initial_weights, log_dir):
         return inner
     lambda_mode = "per_batch" if name == "mixup_pb" else "per_sample"
     model_class = MODEL_CLASSES.get(name, MixupModel)
-    model = model_class(inner, alpha=ALPHA, lambda_mode=lambda_mode, seed=0,
-                        **FAMILY_SETTINGS.get(name, {}))
+    settings = {"alpha": ALPHA, "lambda_mode": lambda_mode, "seed": 0,
+                **FAMILY_SETTINGS.get(name, {})}
+    model = model_class(inner, **settings)
     if name == "mixup_tb":
         # What the callback switches on in `fit`: the step records its
         # statistics (it writes them only at the end of an epoch).

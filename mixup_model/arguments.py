@@ -13,7 +13,8 @@ def argument_error(name, requirement, value):
     return ValueError(f"`{name}` must be {requirement}. Received: {name}={value!r}")
 
 
-def _is_real(value):
+def is_real(value):
+    """A real number that is not a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -26,7 +27,7 @@ def check_int(name, value, minimum):
 
 def check_concentration(name, value):
     """A Beta concentration: a finite number >= 0 (0 switches it off)."""
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
+    if not is_real(value) or not math.isfinite(value) or value < 0:
         raise argument_error(
             name,
             f"a finite number >= 0 (the Beta({name}, {name}) concentration)",
@@ -37,20 +38,20 @@ def check_concentration(name, value):
 
 def check_nonnegative(name, value):
     """A finite number >= 0."""
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
+    if not is_real(value) or not math.isfinite(value) or value < 0:
         raise argument_error(name, "a finite number >= 0", value)
     return float(value)
 
 
 def check_probability(name, value):
-    if not _is_real(value) or not 0.0 <= float(value) <= 1.0:
+    if not is_real(value) or not 0.0 <= float(value) <= 1.0:
         raise argument_error(name, "a probability in [0, 1]", value)
     return float(value)
 
 
 def check_fraction_below_one(name, value):
     """A float in [0, 1), such as a label smoothing."""
-    if not _is_real(value) or not 0.0 <= float(value) < 1.0:
+    if not is_real(value) or not 0.0 <= float(value) < 1.0:
         raise argument_error(name, "a float in [0, 1)", value)
     return float(value)
 
@@ -70,7 +71,7 @@ def check_box_fraction_range(name, value):
         low, high = value
     except (TypeError, ValueError):
         low = high = None
-    if not (_is_real(low) and _is_real(high) and 0.0 < low < high <= 1.0):
+    if not (is_real(low) and is_real(high) and 0.0 < low < high <= 1.0):
         raise argument_error(
             name, "None or a pair (low, high) with 0 < low < high <= 1", value
         )
@@ -85,6 +86,6 @@ def check_bool(name, value):
 
 def check_open_fraction(name, value):
     """A float in (0, 1), such as a threshold on targets."""
-    if not _is_real(value) or not 0.0 < float(value) < 1.0:
+    if not is_real(value) or not 0.0 < float(value) < 1.0:
         raise argument_error(name, "a float in (0, 1)", value)
     return float(value)

@@ -11,6 +11,7 @@ compiled train step (XLA included).
 from keras import ops
 from keras import tree
 
+from mixup_model import recipe
 from mixup_model.backend import current as backend
 from mixup_model.methods.cutmix import BOX_RANKS
 from mixup_model.methods.cutmix import SEGMENT_RANK
@@ -39,6 +40,8 @@ def mix_tensor(x, params, data_format=None):
     segment for sequences) for the examples that CutMix, else a blend with
     the example's lambda."""
     x = ops.convert_to_tensor(x)
+    if params.method is not None:  # a recipe with ResizeMix or FMix
+        return recipe.apply(x, params, data_format)
     if cut_of(x, params) is None:
         return blend(x, params)
     cutmix = params.cutmix

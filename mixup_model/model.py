@@ -20,7 +20,10 @@ from mixup_model.arguments import check_open_fraction
 from mixup_model.backend import current as backend
 from mixup_model.draws import validate_lambda_mode
 from mixup_model.methods import METHOD_OF_RATE
+from mixup_model.methods import fmix
 from mixup_model.methods import manifold
+from mixup_model.methods import resizemix
+from mixup_model.methods.cutmix import BOX_RANKS
 from mixup_model.methods import regmixup
 from mixup_model.methods import transmix
 from mixup_model.methods.cutmix import image_size_of
@@ -31,6 +34,9 @@ from mixup_model.mixing import first_cut_input
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import selected_inputs
 from mixup_model.params import identity_params
+from mixup_model.recipe import MethodOptions
+from mixup_model.recipe import recipe_probs
+from mixup_model.recipe import sample_recipe_params
 from mixup_model.sampling import sample_batch_params
 from mixup_model.sampling import validate_mode
 from mixup_model.settings import RATE_NAMES
@@ -83,8 +89,10 @@ class MixupModel(backend.TrainStep, keras.Model):
     `predict` and `test_step` are untouched and see clean data.
 
     The same step holds the rest of the mixing family: CutMix (Yun et al.,
-    2019) with `cutmix_alpha`, timm's `prob` and `switch_prob`, manifold
-    mixup (Verma et al., 2019) with `mix_layer`, and label smoothing.
+    2019) with `cutmix_alpha`, ResizeMix with `resizemix_alpha`, FMix with
+    `fmix_alpha`, timm's `prob` and `switch_prob` (or `method_probs` for
+    any of these methods), manifold mixup (Verma et al., 2019) with
+    `mix_layer`, and label smoothing.
 
     Three ways to build one:
 
@@ -191,6 +199,30 @@ class MixupModel(backend.TrainStep, keras.Model):
             `transmix_label` computes it; mixup examples keep their lambda.
             Needs `cutmix_alpha` > 0 and image inputs; see
             `mixup_model.methods.transmix`. Defaults to None (off).
+        resizemix_alpha: ResizeMix's concentration (Qin et al., 2020, as
+            mmpretrain's `ResizeMix`); `0` (default) turns it off. The whole
+            partner image is shrunk (bilinear) into a box of the example
+            whose side follows from lambda ~ Beta(alpha, alpha) scaled into
+            `resizemix_lam_range`; the label weight is the area left. Images
+            and videos (one box and scale through all frames).
+        resizemix_lam_range: ResizeMix's `(lam_min, lam_max)`, default
+            `(0.1, 0.8)`, mmpretrain's.
+        fmix_alpha: FMix's concentration (Harris et al., 2020); `0`
+            (default) turns it off. A binary mask from low-frequency
+            Fourier noise keeps exactly `lam` of each example (ceil or
+            floor of `lam * N` cells) and takes the rest from the partner;
+            the label weight is the mask's mean. Sequences (1-D masks),
+            images (2-D) and videos (3-D); per-pixel targets take the mask.
+        fmix_decay_power: FMix's decay power of the noise's spectrum,
+            default 3 (larger: smoother masks).
+        fmix_max_soft: FMix's soft edge in [0, 0.5], default 0 (binary).
+        method_probs: Optional dict from `"mixup"`, `"cutmix"`,
+            `"resizemix"`, `"fmix"` to probabilities adding up to 1, one for
+            each method that is on: each batch (pair, example, by `mode`)
+            that is mixed uses one method, chosen with these probabilities,
+            as mmpretrain's `RandomBatchAugment`. Defaults to equal
+            probabilities when ResizeMix or FMix is on, and to `switch_prob`
+            for mixup and CutMix alone; it replaces `switch_prob`.
         seed: Optional int seeding the mixup random generator, for
             reproducible runs. The generator's state is saved with the
             weights, so a resumed run continues the sequence.
@@ -251,6 +283,12 @@ class MixupModel(backend.TrainStep, keras.Model):
         mode="batch",
         regmixup_eta=0.0,
         transmix_layer=None,
+        resizemix_alpha=0.0,
+        resizemix_lam_range=(0.1, 0.8),
+        fmix_alpha=0.0,
+        fmix_decay_power=3.0,
+        fmix_max_soft=0.0,
+        method_probs=None,
         **kwargs,
     ):
         if not isinstance(self, Functional) and _functional_init_arguments(
@@ -271,7 +309,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         rates = [
             settings.validate_rate(name, value)
             for name, value in zip(
-                RATE_NAMES, (alpha, cutmix_alpha, prob, switch_prob)
+                RATE_NAMES,
+                (alpha, cutmix_alpha, prob, switch_prob, resizemix_alpha, fmix_alpha),
             )
         ]
         lambda_mode = validate_lambda_mode(lambda_mode)
@@ -286,6 +325,20 @@ class MixupModel(backend.TrainStep, keras.Model):
             target_threshold = check_open_fraction("target_threshold", target_threshold)
         regmixup_eta = regmixup.validate_regmixup_eta(regmixup_eta)
         transmix_layer = transmix.validate_transmix_layer(transmix_layer)
+        options = MethodOptions(
+            cutmix_minmax=cutmix_minmax,
+            correct_lam=correct_lam,
+            resizemix_range=resizemix.validate_lam_range(resizemix_lam_range),
+            fmix_decay_power=fmix.validate_decay_power(fmix_decay_power),
+            fmix_max_soft=fmix.validate_max_soft(fmix_max_soft),
+        )
+        named_rates = Rates(*rates)
+        probs = recipe_probs(
+            method_probs,
+            {method.__name__.rsplit(".", 1)[-1]: getattr(named_rates, method.RATE)
+             for method in METHOD_OF_RATE.values()},
+            named_rates.switch_prob,
+        )
         settings.check_combinations(
             rates, mix_layer=mix_layer, mixed_inputs=mixed_inputs,
             cutmix_minmax=cutmix_minmax, regmixup_eta=regmixup_eta,
@@ -306,6 +359,13 @@ class MixupModel(backend.TrainStep, keras.Model):
         # Set past Keras's attribute tracking: settings, not layer state.
         object.__setattr__(self, "mixed_inputs", mixed_inputs)
         object.__setattr__(self, "cutmix_minmax", cutmix_minmax)
+        object.__setattr__(self, "method_options", options)
+        # None: the two-method recipe (`switch_prob`); else each method's
+        # probability in `mixup_model.recipe.METHODS` order.
+        object.__setattr__(self, "_recipe_probs", probs)
+        object.__setattr__(
+            self, "method_probs", None if method_probs is None else dict(method_probs)
+        )
         object.__setattr__(
             self, "_constructor_rates", dict(zip(RATE_NAMES, rates))
         )
@@ -313,6 +373,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         # can require a retrace.
         object.__setattr__(self, "_uses_mixup", rates[0] > 0)
         object.__setattr__(self, "_uses_cutmix", rates[1] > 0)
+        object.__setattr__(self, "_uses_resizemix", named_rates.resizemix_alpha > 0)
+        object.__setattr__(self, "_uses_fmix", named_rates.fmix_alpha > 0)
         # State like the random state, not a weight: set past Keras's
         # attribute tracking (a tracked variable would be a weight) and
         # listed in `variables` below, so that it travels through JAX's
@@ -348,6 +410,8 @@ class MixupModel(backend.TrainStep, keras.Model):
     cutmix_alpha = _rate_property("cutmix_alpha")
     prob = _rate_property("prob")
     switch_prob = _rate_property("switch_prob")
+    resizemix_alpha = _rate_property("resizemix_alpha")
+    fmix_alpha = _rate_property("fmix_alpha")
 
     @property
     def variables(self):
@@ -390,11 +454,21 @@ class MixupModel(backend.TrainStep, keras.Model):
     # -- Mixing ---------------------------------------------------------------
 
     @property
+    def _mixes_inputs(self):
+        """Whether the traced step mixes the batch (static)."""
+        return self._uses_mixup or self._cuts
+
+    @property
+    def _cuts(self):
+        """Whether the traced step pastes regions of an input (static)."""
+        return self._uses_cutmix or self._uses_resizemix or self._uses_fmix
+
+    @property
     def _mixes_targets(self):
         """Whether the traced step changes the targets at all (static)."""
-        return self._uses_mixup or self._uses_cutmix or self.label_smoothing > 0
+        return self._mixes_inputs or self.label_smoothing > 0
 
-    def sample_mix_params(self, batch_size, image_size=None):
+    def sample_mix_params(self, batch_size, image_size=None, mask_shape=None):
         """Draws the `MixParams` of one batch, with the current rates.
 
         Each call advances the model's random state. Each replica of a
@@ -403,18 +477,35 @@ class MixupModel(backend.TrainStep, keras.Model):
 
         Args:
             batch_size: Number of examples, an int or scalar int tensor.
-            image_size: The sizes CutMix cuts along, needed for CutMix:
-                `(height, width)` of images (boxes) or `(steps,)` of
-                sequences (segments).
+            image_size: The sizes CutMix and ResizeMix cut along, needed
+                for them: `(height, width)` of images (boxes) or `(steps,)`
+                of sequences (segments).
+            mask_shape: The static shape of FMix's masks, needed for FMix:
+                `(steps,)`, `(height, width)` or `(frames, height, width)`.
         """
-        sampler = functools.partial(self._draw_mix_params, batch_size, image_size)
-        return self._step_draws(sampler, key=(batch_size, image_size))
+        sampler = functools.partial(
+            self._draw_mix_params, batch_size, image_size, mask_shape
+        )
+        return self._step_draws(sampler, key=(batch_size, image_size, mask_shape))
 
-    def _draw_mix_params(self, batch_size, image_size, seed, rates):
+    def _draw_mix_params(self, batch_size, image_size, mask_shape, seed, rates):
         """The draw from the step's seed and the rates' values: a function
         of these alone (eager PyTorch draws several steps at once)."""
         seed = backend.as_seed(seed)
         rates = Rates(*ops.unstack(rates, axis=0))
+        if self._recipe_probs is not None:
+            return sample_recipe_params(
+                batch_size,
+                backend.replica_seed(seed),
+                rates=tuple(getattr(rates, m.RATE) for m in METHOD_OF_RATE.values()),
+                probs=self._recipe_probs,
+                prob=rates.prob,
+                lambda_mode=self.lambda_mode,
+                mode=self.mode,
+                cut_sizes=image_size,
+                mask_shape=mask_shape,
+                options=self.method_options,
+            )
         sequence_length = None
         if image_size is not None and len(image_size) == 1:
             (sequence_length,), image_size = image_size, None
@@ -436,18 +527,38 @@ class MixupModel(backend.TrainStep, keras.Model):
         )
 
     def _cut_input(self, x):
-        """The input CutMix cuts (None without CutMix), or raises."""
-        if not self._uses_cutmix:
+        """The input that CutMix, ResizeMix and FMix cut (None without
+        them), or raises."""
+        if not self._cuts:
             return None
+        rate = next(
+            name for name, on in (
+                ("cutmix_alpha", self._uses_cutmix),
+                ("resizemix_alpha", self._uses_resizemix),
+                ("fmix_alpha", self._uses_fmix),
+            ) if on
+        )
         cut = first_cut_input(x, self.mixed_inputs)
+        shapes = [tuple(t.shape) for t in tree.flatten(x)]
         if cut is None:
-            shapes = [tuple(t.shape) for t in tree.flatten(x)]
             raise ValueError(
-                "`cutmix_alpha` > 0 needs an image input of rank 4 "
+                f"`{rate}` > 0 needs an image input of rank 4 "
                 "(batch, height, width, channels), a video input of rank 5 "
                 "(batch, frames, height, width, channels) or a sequence input "
                 "of rank 3 (batch, steps, channels) to paste cuts into; the "
                 f"model's inputs have shapes {shapes}."
+            )
+        if self._uses_resizemix and len(cut.shape) not in BOX_RANKS:
+            raise ValueError(
+                "`resizemix_alpha` > 0 needs an image input of rank 4 or a "
+                "video input of rank 5 to paste resized partners into; the "
+                f"model's inputs have shapes {shapes}."
+            )
+        if self._uses_fmix and None in fmix.mask_shape_of(cut):
+            raise ValueError(
+                "`fmix_alpha` > 0 needs the sizes of the input it masks to be "
+                "known when the step is traced (FMix's Fourier noise has a "
+                f"static shape); the model's inputs have shapes {shapes}."
             )
         return cut
 
@@ -464,7 +575,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             return None
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = batch_size_of(x)
-        mixes = self._uses_mixup or self._uses_cutmix
+        mixes = self._mixes_inputs
         manifold_step = mixes and self.mix_layer is not None
         if mixes and not manifold_step:
             self._check_inputs_are_mixed(x)  # before anything is drawn
@@ -473,6 +584,9 @@ class MixupModel(backend.TrainStep, keras.Model):
             params = self.sample_mix_params(
                 batch_size,
                 image_size=None if cut_input is None else image_size_of(cut_input),
+                mask_shape=(
+                    fmix.mask_shape_of(cut_input) if self._uses_fmix else None
+                ),
             )
             self._warn_if_loss_smooths_labels()
         else:  # targets only smoothed, or statistics to record
@@ -704,8 +818,11 @@ class MixupModel(backend.TrainStep, keras.Model):
         if SEED_STATE_KEY in store.keys():
             self.mixup_seed_generator.state.assign(store[SEED_STATE_KEY])
         if RATES_KEY in store.keys():
-            rates = np.asarray(store[RATES_KEY], "float32").copy()
-            for index, name in enumerate(RATE_NAMES):
+            stored = np.asarray(store[RATES_KEY], "float32")
+            # Saved before the later rates existed: they keep this model's.
+            rates = ops.convert_to_numpy(self.mixup_rates).copy()
+            rates[: len(stored)] = stored
+            for index, name in enumerate(RATE_NAMES[: len(stored)]):
                 if self._lacks_method(name, rates[index]):
                     # E.g. a mixup checkpoint loaded into a baseline model:
                     # the weights load, the method stays off.
@@ -743,6 +860,12 @@ class MixupModel(backend.TrainStep, keras.Model):
             "target_threshold": self.target_threshold,
             "regmixup_eta": self.regmixup_eta,
             "transmix_layer": self.transmix_layer,
+            "resizemix_lam_range": list(self.method_options.resizemix_range),
+            "fmix_decay_power": self.method_options.fmix_decay_power,
+            "fmix_max_soft": self.method_options.fmix_max_soft,
+            "method_probs": (
+                None if self.method_probs is None else dict(self.method_probs)
+            ),
         }
 
     def get_config(self):
@@ -783,8 +906,11 @@ class FunctionalMixupModel(MixupModel, Functional):
         **kwargs: The mixup settings of `MixupModel` (`alpha`,
             `cutmix_alpha`, `prob`, `switch_prob`, `lambda_mode`,
             `label_smoothing`, `mix_layer`, `mixed_inputs`, `seed`,
-            `cutmix_minmax`, `correct_lam`, `target_threshold`, `mode`), and
-            `keras.Model` arguments (`trainable`, ...).
+            `cutmix_minmax`, `correct_lam`, `target_threshold`, `mode`,
+            `regmixup_eta`, `transmix_layer`, `resizemix_alpha`,
+            `resizemix_lam_range`, `fmix_alpha`, `fmix_decay_power`,
+            `fmix_max_soft`, `method_probs`), and `keras.Model` arguments
+            (`trainable`, ...).
 
     Example:
 

@@ -30,6 +30,19 @@ class MixParams(typing.NamedTuple):
             `[start, end)` of each sequence that CutMix pastes from the
             partner, when the cut input is a sequence rather than an image.
             At most one of `box` and `segment` is set.
+        method: `None` (a recipe of mixup and CutMix alone, told apart by
+            `cutmix`), or, in a recipe with ResizeMix or FMix (or
+            `method_probs`), an int32 tensor of shape `(batch,)`: each
+            example's method, its index in `mixup_model.recipe.METHODS`.
+            `box` then holds the CutMix examples' boxes, and the fields
+            below the other methods' regions; every region is empty (every
+            mask 1) for the examples of other methods and unmixed ones.
+        resize_box: `None`, or an int32 tensor of shape `(batch, 4)`: the
+            box `[top, bottom, left, right)` into which ResizeMix pastes the
+            whole partner, resized.
+        mask: `None`, or a float32 tensor `(batch, *shape)`: FMix's mask
+            over the cut input's `(T,)`, `(H, W)` or `(T, H, W)`, 1 where the
+            example keeps its own values.
 
     Example:
 
@@ -44,6 +57,9 @@ class MixParams(typing.NamedTuple):
     box: typing.Any = None
     cutmix: typing.Any = None
     segment: typing.Any = None
+    method: typing.Any = None
+    resize_box: typing.Any = None
+    mask: typing.Any = None
 
 
 def identity_params(batch_size):

@@ -55,7 +55,7 @@ def validate_mode(mode, lambda_mode="per_sample"):
     return mode
 
 
-def _pairing(batch_size, seed):
+def pair_partners(batch_size, seed):
     """A random pairing of the batch: `(perm, leader)` where `perm` swaps the
     two examples of each pair (`perm[perm[i]] == i`) and `leader[i]` is the
     pair's first example, whose draws the pair shares. With an odd batch
@@ -72,6 +72,30 @@ def _pairing(batch_size, seed):
     perm = take_partners(order, partner_position + offsets, shards)
     leader = take_partners(order, position - position % 2 + offsets, shards)
     return perm, leader
+
+
+def draw_partners_and_gates(batch_size, seed, mode):
+    """What every recipe draws first from the step's seed.
+
+    Returns:
+        `(lam_seed, perm, leader, mix_draw, method_draw)`: the seed of
+        mixup's lambdas; the partners; with `mode="pair"` each example's
+        pair leader (else None); and two uniforms for the batch (`"batch"`)
+        or per example: whether it is mixed (against `prob`) and which
+        method it uses.
+    """
+    lam_seed, perm_seed = backend.split(seed, 2)
+    leader = None
+    if mode == "pair":
+        perm, leader = pair_partners(batch_size, perm_seed)
+    else:
+        perm = sample_permutation(batch_size, perm_seed)
+    # One gate and switch draw for the batch, or one per example.
+    gate_shape = () if mode == "batch" else batch_shape(batch_size)
+    mix_draw, method_draw = ops.unstack(
+        backend.uniform((2,) + gate_shape, backend.fold_in(seed, 2)), axis=0
+    )
+    return lam_seed, perm, leader, mix_draw, method_draw
 
 
 def sample_batch_params(
@@ -154,15 +178,8 @@ def sample_batch_params(
     seed = backend.as_seed(seed)
     alpha = ops.cast(alpha, "float32")
     cutmix_alpha = ops.cast(cutmix_alpha, "float32")
-    lam_seed, perm_seed = backend.split(seed, 2)
-    if mode == "pair":
-        perm, leader = _pairing(batch_size, perm_seed)
-    else:
-        perm = sample_permutation(batch_size, perm_seed)
-    # One gate and switch draw for the batch, or one per example.
-    gate_shape = () if mode == "batch" else batch_shape(batch_size)
-    mix_draw, switch_draw = ops.unstack(
-        backend.uniform((2,) + gate_shape, backend.fold_in(seed, 2)), axis=0
+    lam_seed, perm, leader, mix_draw, switch_draw = draw_partners_and_gates(
+        batch_size, seed, mode
     )
     on = ops.convert_to_tensor(False)
     if mixup:

@@ -11,12 +11,16 @@ from mixup_model.arguments import check_concentration
 from mixup_model.arguments import check_probability
 
 class Rates(typing.NamedTuple):
-    """The rates a step reads, by name (one variable holds them in order)."""
+    """The rates a step reads, by name (one variable holds them in order;
+    ResizeMix's and FMix's come last, so that a model saved before they
+    existed loads its four)."""
 
     alpha: typing.Any
     cutmix_alpha: typing.Any
     prob: typing.Any
     switch_prob: typing.Any
+    resizemix_alpha: typing.Any
+    fmix_alpha: typing.Any
 
 
 RATE_NAMES = Rates._fields
@@ -24,7 +28,7 @@ RATE_NAMES = Rates._fields
 
 def validate_rate(name, value):
     """Returns rate `name` as a float in its range, or raises."""
-    if name in ("alpha", "cutmix_alpha"):
+    if name.endswith("alpha"):
         return check_concentration(name, value)
     return check_probability(name, value)
 
@@ -70,6 +74,12 @@ def check_combinations(
     rates, *, mix_layer, mixed_inputs, cutmix_minmax, regmixup_eta,
     transmix_layer, alpha, cutmix_alpha,
 ):
+    # `rates` in `RATE_NAMES` order; the regions' methods past the first.
+    rates = Rates(*rates)
+    regions_on = [
+        name for name in ("cutmix_alpha", "resizemix_alpha", "fmix_alpha")
+        if getattr(rates, name) > 0
+    ]
     """Raises a ValueError for settings that contradict each other (each
     valid alone): a method's option without the method, or manifold mixup
     with CutMix or `mixed_inputs`.
@@ -80,30 +90,33 @@ def check_combinations(
             transmix_layer: The validated settings.
         alpha, cutmix_alpha: The rates as received, for the messages.
     """
-    if transmix_layer is not None and rates[1] == 0:
+    if transmix_layer is not None and rates.cutmix_alpha == 0:
         raise ValueError(
             "`transmix_layer` reweighs CutMix's labels by attention, so it "
             "needs CutMix on: `cutmix_alpha` > 0. Received: "
             f"transmix_layer={transmix_layer!r}, cutmix_alpha={cutmix_alpha!r}"
         )
-    if regmixup_eta > 0 and rates[0] == rates[1] == 0:
+    if regmixup_eta > 0 and rates.alpha == 0 and not regions_on:
         raise ValueError(
             "`regmixup_eta` weighs the loss of the mixed copy of each "
-            "batch, so it needs mixup or CutMix on: `alpha` or "
-            f"`cutmix_alpha` > 0. Received: regmixup_eta={regmixup_eta!r}, "
-            f"alpha={alpha!r}, cutmix_alpha={cutmix_alpha!r}"
+            "batch, so it needs a method on: `alpha`, `cutmix_alpha`, "
+            "`resizemix_alpha` or `fmix_alpha` > 0. Received: "
+            f"regmixup_eta={regmixup_eta!r}, alpha={alpha!r}, "
+            f"cutmix_alpha={cutmix_alpha!r}"
         )
-    if cutmix_minmax is not None and rates[1] == 0:
+    if cutmix_minmax is not None and rates.cutmix_alpha == 0:
         raise ValueError(
             "`cutmix_minmax` draws CutMix boxes, so it needs CutMix on: "
             "`cutmix_alpha` > 0 (with `cutmix_minmax` it only switches "
             f"CutMix on). Received: cutmix_alpha={cutmix_alpha!r}, "
             f"cutmix_minmax={cutmix_minmax!r}"
         )
-    if mix_layer is not None and rates[1] > 0:
+    if mix_layer is not None and regions_on:
         raise ValueError(
-            "`cutmix_alpha` must be 0 with `mix_layer`: CutMix pastes "
-            "boxes of input images, manifold mixup blends activations."
+            f"`{regions_on[0]}` must be 0 with `mix_layer`: CutMix, ResizeMix "
+            "and FMix paste regions of input images (sequences), manifold "
+            "mixup blends activations. Received: "
+            f"mix_layer={mix_layer!r}, {regions_on[0]}={getattr(rates, regions_on[0])!r}"
         )
     if mix_layer is not None and mixed_inputs is not None:
         raise ValueError(

@@ -13,6 +13,7 @@ import typing
 from keras import ops
 from keras import tree
 
+from mixup_model import recipe
 from mixup_model.arguments import check_fraction_below_one
 from mixup_model.methods import cutmix
 from mixup_model.methods import mixup
@@ -91,7 +92,10 @@ def own_weights(y_pred, params, cut_dims=None):
         of the cut input in a batch with CutMix, the map of
         `mixup_model.methods.cutmix.own_weights`.
     """
-    per_cell = cutmix.own_weights(y_pred, params, cut_dims)
+    if params.method is not None:  # a recipe with ResizeMix or FMix
+        per_cell = recipe.own_weights(y_pred, params, cut_dims)
+    else:
+        per_cell = cutmix.own_weights(y_pred, params, cut_dims)
     return mixup.own_weights(params) if per_cell is None else per_cell
 
 

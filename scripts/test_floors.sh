@@ -34,9 +34,10 @@ cd "$repo"
 # The three model forms, saving and loading (every setting), targets, id
 # inputs and their refusal, clean evaluation, TensorBoard without
 # TensorFlow, the version check, RegMixup and TransMix (which reach into
-# Keras's loss and attention layers), and ResizeMix and FMix (FMix's FFTs).
+# Keras's loss and attention layers), and ResizeMix, FMix (FMix's FFTs) and
+# their recipe with mixup and CutMix.
 KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2 exec "$venv/bin/python" -m pytest \
   tests/test_model.py tests/test_inputs.py tests/test_mixing.py \
   tests/test_settings.py tests/test_tensorboard.py tests/test_summaries.py \
   tests/test_versions.py tests/test_regmixup.py tests/test_transmix.py \
-  tests/test_resizemix_fmix.py "$@"
+  tests/test_resizemix_fmix.py tests/test_recipe.py "$@"

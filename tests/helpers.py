@@ -47,7 +47,7 @@ def compile_sgd(model, loss="sparse_categorical_crossentropy", jit=False, **kwar
     return model
 
 
-def draw_as_in_step(model, batch_size, image_size=None, jit=False):
+def draw_as_in_step(model, batch_size, image_size=None, jit=False, mask_shape=None):
     """The next step's `MixParams`, drawn the way the step draws them, with
     the random state rewound so that the step draws the same."""
     from tests.backends import as_in_step
@@ -55,7 +55,7 @@ def draw_as_in_step(model, batch_size, image_size=None, jit=False):
 
     state = numpy(model.mixup_seed_generator.state)
     params = as_in_step(
-        lambda: model.sample_mix_params(batch_size, image_size), jit
+        lambda: model.sample_mix_params(batch_size, image_size, mask_shape), jit
     )()
     model.mixup_seed_generator.state.assign(state)
     return params

@@ -365,6 +365,12 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
         "target_threshold": None,
         "regmixup_eta": 0.0,
         "transmix_layer": None,
+        "resizemix_alpha": 0.0,
+        "fmix_alpha": 0.0,
+        "resizemix_lam_range": [0.1, 0.8],
+        "fmix_decay_power": 3.0,
+        "fmix_max_soft": 0.0,
+        "method_probs": None,
     }
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # The random state resumes where it stopped instead of replaying.

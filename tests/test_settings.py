@@ -28,7 +28,8 @@ def test_every_setting_and_the_scheduled_rates_survive_saving(tmp_path):
     assert loaded.mixup_config() == model.mixup_config()
     assert loaded.mixup_config()["mixed_inputs"] == ["image", "meta"]
     assert loaded.current_rates() == pytest.approx(
-        {"alpha": 0.3, "cutmix_alpha": 1.0, "prob": 0.4, "switch_prob": 0.3}
+        {"alpha": 0.3, "cutmix_alpha": 1.0, "prob": 0.4, "switch_prob": 0.3,
+         "resizemix_alpha": 0.0, "fmix_alpha": 0.0}
     )
     store = {}
     model.save_own_variables(store)

@@ -126,7 +126,7 @@ def torch_compiled_steps():
 def family_steps():
     head = ["backend", "model", "batch", "XLA", "(a) ms/step", "A/A control",
             "(b) mixup", "(b) mixup or CutMix per batch",
-            "(b) mixup or CutMix per example"]
+            "(b) mixup or CutMix per example", "(b) ResizeMix", "(b) FMix"]
     rows = []
     for backend, name in (("tensorflow", "benchmark_cpu_family.json"),
                           ("jax", "benchmark_cpu_family_jax.json")):
@@ -135,7 +135,7 @@ def family_steps():
                 [backend, row["model"], row["batch_size"], "on" if row["jit"] else "off",
                  f"{row['results']['plain']['ms_per_step']:.1f}"]
                 + [format_ratio(row["results"][v])
-                   for v in ("plain_aa", "mixup", "cutmix", "cutmix_elem")]
+                   for v in ("plain_aa", "mixup", "cutmix", "cutmix_elem", "resizemix", "fmix")]
             )
     return markdown_table(head, rows)
 

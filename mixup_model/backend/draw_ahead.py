@@ -30,6 +30,8 @@ from mixup_model.backend.step_draws import StepDraws
 # at most `_MAX_EXAMPLES` examples' draws, bounding its memory).
 _MAX_ROWS = 256
 _MAX_EXAMPLES = 2**16
+# ... and at most this many values (FMix's masks are a value per pixel).
+_MAX_ELEMENTS = 2**24
 
 # Marks a tensor's place in a draw's structure.
 _TENSOR = object()
@@ -124,7 +126,9 @@ class _Block:
         """The next block's size: twice this one's if it was used up."""
         if self._unchanged(rates) and advances - self.first_advance == self.rows:
             examples = max(1, self.values[0][0].numel())  # one row's lambdas
-            return max(1, min(2 * self.rows, _MAX_ROWS, _MAX_EXAMPLES // examples))
+            elements = max(1, sum(v[0].numel() for v in self.values))
+            return max(1, min(2 * self.rows, _MAX_ROWS, _MAX_EXAMPLES // examples,
+                              _MAX_ELEMENTS // elements))
         return 1
 
     def take(self, row):

@@ -27,10 +27,14 @@ Adding a batch method means a module with these parts, its entry in
 """
 
 from mixup_model.methods import cutmix
+from mixup_model.methods import fmix
 from mixup_model.methods import mixup
+from mixup_model.methods import resizemix
 
-# The batch methods, in the order the recipe draws them.
-BATCH_METHODS = (mixup, cutmix)
+# The batch methods, in the order the recipe draws them. A method's key in
+# `method_probs` (and its index in `MixParams.method`) is its module's name.
+BATCH_METHODS = (mixup, cutmix, resizemix, fmix)
+METHOD_KEYS = tuple(method.__name__.rsplit(".", 1)[-1] for method in BATCH_METHODS)
 
 # The rate that switches each batch method on, to its method.
 METHOD_OF_RATE = {method.RATE: method for method in BATCH_METHODS}

@@ -20,6 +20,9 @@ matrix along each image axis: static shapes, no per-example loop.
 
 from keras import ops
 
+from mixup_model.arguments import is_real
+from mixup_model.arguments import argument_error
+
 from mixup_model.backend import current as backend
 from mixup_model.draws import MIN_CONCENTRATION
 from mixup_model.draws import sample_lambda
@@ -29,8 +32,26 @@ from mixup_model.methods.cutmix import image_size_of
 from mixup_model.shards import take_partners
 from mixup_model.tensors import as_floating
 
-# The method's name in messages.
+# What `MixupModel` calls the method, and the rate that switches it on.
 NAME = "ResizeMix"
+RATE = "resizemix_alpha"
+
+
+def validate_lam_range(lam_range):
+    """Returns `(lam_min, lam_max)` as floats with `0 <= lam_min <= lam_max
+    <= 1`, or raises a ValueError naming `resizemix_lam_range`."""
+    try:
+        low, high = lam_range
+        valid = is_real(low) and is_real(high) and 0.0 <= low <= high <= 1.0
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise argument_error(
+            "resizemix_lam_range",
+            "a pair (lam_min, lam_max) with 0 <= lam_min <= lam_max <= 1",
+            lam_range,
+        )
+    return (float(low), float(high))
 
 
 def sample_boxes(lam, image_size, seed):
@@ -133,7 +154,7 @@ def resize_into_boxes(x, box, data_format=None):
     return ops.moveaxis(resized, (1, 2), (rows_axis, cols_axis))
 
 
-def paste_resized(x, params, data_format=None):
+def paste_resized(x, params, data_format=None, into=None, box=None):
     """ResizeMix: each image with its box replaced by its whole partner
     image, resized into the box.
 
@@ -142,6 +163,9 @@ def paste_resized(x, params, data_format=None):
             them.
         params: `MixParams` with `box` (an empty box pastes nothing).
         data_format: `"channels_last"` or `"channels_first"`.
+        into: What the box is pasted into, `x`'s shape (default `x`).
+        box: The boxes, in place of `params.box` (a recipe of several
+            methods keeps ResizeMix's in `params.resize_box`).
 
     Returns:
         The images, `x`'s shape.
@@ -156,8 +180,11 @@ def paste_resized(x, params, data_format=None):
     [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     x = as_floating(x)
-    resized = resize_into_boxes(take_partners(x, params.perm), params.box, data_format)
-    return ops.where(cut_mask_of(x, params, data_format), resized, x)
+    box = params.box if box is None else box
+    into = x if into is None else into
+    resized = resize_into_boxes(take_partners(x, params.perm), box, data_format)
+    boxed = params._replace(box=box, segment=None)
+    return ops.where(cut_mask_of(x, boxed, data_format), resized, into)
 
 
 def own_weights(params):
