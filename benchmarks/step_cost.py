@@ -240,7 +240,7 @@ class UniformDrawMixupModel(MixupModel):
 
 @tf.function(jit_compile=True)
 def _draw_in_xla(batch, seed, rates):
-    alpha, _, prob, _ = tf.unstack(rates)
+    alpha, _, prob = tf.unstack(rates)[:3]
     # XLA needs the batch size as a shape, so it comes from the batch.
     return sample_batch_params(tf.shape(batch)[0], seed, alpha=alpha, prob=prob)
 

@@ -433,6 +433,13 @@ class MixupModel(backend.TrainStep, keras.Model):
 
     def _set_rate(self, name, value):
         value = settings.validate_rate(name, value)
+        if name == "switch_prob" and self._recipe_probs is not None:
+            raise ValueError(
+                "Cannot set `switch_prob`: this model's recipe chooses its "
+                "methods by `method_probs` (ResizeMix or FMix is on, or "
+                "`method_probs` was given), which `switch_prob` does not "
+                f"change. Received: switch_prob={value!r}"
+            )
         if self._lacks_method(name, value):
             raise ValueError(
                 f"Cannot set `{name}` to {value}: this model was built with "
@@ -540,6 +547,13 @@ class MixupModel(backend.TrainStep, keras.Model):
         )
         cut = first_cut_input(x, self.mixed_inputs)
         shapes = [tuple(t.shape) for t in tree.flatten(x)]
+        if self._uses_resizemix and (cut is None or len(cut.shape) not in BOX_RANKS):
+            raise ValueError(
+                "`resizemix_alpha` > 0 needs an image input of rank 4 "
+                "(batch, height, width, channels) or a video input of rank 5 "
+                "(batch, frames, height, width, channels) to paste resized "
+                f"partners into; the model's inputs have shapes {shapes}."
+            )
         if cut is None:
             raise ValueError(
                 f"`{rate}` > 0 needs an image input of rank 4 "
@@ -548,11 +562,12 @@ class MixupModel(backend.TrainStep, keras.Model):
                 "of rank 3 (batch, steps, channels) to paste cuts into; the "
                 f"model's inputs have shapes {shapes}."
             )
-        if self._uses_resizemix and len(cut.shape) not in BOX_RANKS:
+        if self._uses_resizemix and None in static_cut_dims(cut):
             raise ValueError(
-                "`resizemix_alpha` > 0 needs an image input of rank 4 or a "
-                "video input of rank 5 to paste resized partners into; the "
-                f"model's inputs have shapes {shapes}."
+                "`resizemix_alpha` > 0 needs the height and width of the "
+                "images it pastes into to be known when the step is traced "
+                "(the resize has static shapes); the model's inputs have "
+                f"shapes {shapes}."
             )
         if self._uses_fmix and None in fmix.mask_shape_of(cut):
             raise ValueError(
@@ -581,12 +596,13 @@ class MixupModel(backend.TrainStep, keras.Model):
             self._check_inputs_are_mixed(x)  # before anything is drawn
         cut_input = self._cut_input(x) if mixes and not manifold_step else None
         if mixes:
+            # `mask_shape` only with FMix: a subclass's `sample_mix_params`
+            # written before it existed keeps working without it.
+            masks = {"mask_shape": fmix.mask_shape_of(cut_input)} if self._uses_fmix else {}
             params = self.sample_mix_params(
                 batch_size,
                 image_size=None if cut_input is None else image_size_of(cut_input),
-                mask_shape=(
-                    fmix.mask_shape_of(cut_input) if self._uses_fmix else None
-                ),
+                **masks,
             )
             self._warn_if_loss_smooths_labels()
         else:  # targets only smoothed, or statistics to record

@@ -121,13 +121,15 @@ def recipe_probs(method_probs, rates, switch_prob=0.5):
     if not isinstance(method_probs, dict) or not method_probs:
         raise argument_error(
             "method_probs",
-            f"None or a dict from method names {METHODS} to probabilities",
+            f"None or a non-empty dict from method names {METHODS} to probabilities",
             method_probs,
         )
     unknown = [key for key in method_probs if key not in METHODS]
     if unknown:
         raise argument_error(
-            "method_probs", f"a dict whose keys are among {METHODS}", method_probs
+            "method_probs",
+            f"a dict whose keys are among {METHODS}, without {unknown}",
+            method_probs,
         )
     probs = {
         key: check_probability(f"method_probs[{key!r}]", value)
@@ -141,6 +143,15 @@ def recipe_probs(method_probs, rates, switch_prob=0.5):
                 f"`{method.RATE}` is 0. Set `{method.RATE}` > 0, or leave {key} "
                 f"out. Received: method_probs={method_probs!r}"
             )
+    never = [key for key in on if probs.get(key) == 0.0]
+    if never:
+        rate = BATCH_METHODS[METHODS.index(never[0])].RATE
+        raise ValueError(
+            f"`method_probs` gives {never[0]} probability 0, but {never[0]} is "
+            f"on ({rate}={rates[never[0]]!r}): its step would carry a method it "
+            f"never uses. Set `{rate}` to 0 instead. Received: "
+            f"method_probs={method_probs!r}"
+        )
     missing = [key for key in on if key not in probs]
     if missing:
         rates_on = ", ".join(
@@ -238,10 +249,13 @@ def sample_recipe_params(
         raise ValueError(f"A recipe needs a method with a probability > 0. Received: probs={probs!r}")
     if CUTMIX in drawn and cut_sizes is None:
         raise ValueError("CutMix needs the sizes it cuts (`cut_sizes`). Received: cut_sizes=None")
-    if RESIZEMIX in drawn and (cut_sizes is None or len(cut_sizes) != 2):
+    if RESIZEMIX in drawn and (
+        cut_sizes is None or len(cut_sizes) != 2
+        or not all(isinstance(size, int) for size in cut_sizes)
+    ):
         raise ValueError(
-            "ResizeMix pastes into images or videos and needs their `(height, "
-            f"width)`. Received: cut_sizes={cut_sizes!r}"
+            "ResizeMix pastes into images or videos and needs their static "
+            f"`(height, width)`. Received: cut_sizes={cut_sizes!r}"
         )
     if FMIX in drawn and (mask_shape is None or None in tuple(mask_shape)):
         raise ValueError(

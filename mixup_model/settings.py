@@ -74,22 +74,22 @@ def check_combinations(
     rates, *, mix_layer, mixed_inputs, cutmix_minmax, regmixup_eta,
     transmix_layer, alpha, cutmix_alpha,
 ):
-    # `rates` in `RATE_NAMES` order; the regions' methods past the first.
-    rates = Rates(*rates)
-    regions_on = [
-        name for name in ("cutmix_alpha", "resizemix_alpha", "fmix_alpha")
-        if getattr(rates, name) > 0
-    ]
     """Raises a ValueError for settings that contradict each other (each
     valid alone): a method's option without the method, or manifold mixup
-    with CutMix or `mixed_inputs`.
+    with CutMix, ResizeMix, FMix or `mixed_inputs`.
 
     Args:
-        rates: The validated `(alpha, cutmix_alpha, prob, switch_prob)`.
+        rates: The validated rates, in `RATE_NAMES` order.
         mix_layer, mixed_inputs, cutmix_minmax, regmixup_eta,
             transmix_layer: The validated settings.
         alpha, cutmix_alpha: The rates as received, for the messages.
     """
+    rates = Rates(*rates)
+    # The methods that paste regions of an input.
+    regions_on = [
+        name for name in ("cutmix_alpha", "resizemix_alpha", "fmix_alpha")
+        if getattr(rates, name) > 0
+    ]
     if transmix_layer is not None and rates.cutmix_alpha == 0:
         raise ValueError(
             "`transmix_layer` reweighs CutMix's labels by attention, so it "

@@ -185,7 +185,8 @@ def test_a_keras_file_saved_on_another_backend_loads_and_trains(tmp_path):
     loaded = run_python(LOAD_AND_TRAIN, path, env=child_env(KERAS_BACKEND=BACKEND))
     assert loaded["backend"] == BACKEND
     assert loaded["rates"] == {
-        "alpha": 0.25, "cutmix_alpha": 0.0, "prob": 0.9, "switch_prob": 0.5
+        "alpha": 0.25, "cutmix_alpha": 0.0, "prob": 0.9, "switch_prob": 0.5,
+        "resizemix_alpha": 0.0, "fmix_alpha": 0.0,
     }
     assert saved["state"][1] == 4  # 4 steps, saved: it continues, not replays
     assert loaded["state"] == saved["state"]

@@ -170,6 +170,10 @@ def test_family_variants_run_on_every_backend_when_named():
     for name, mode in [("cutmix", "batch"), ("cutmix_elem", "elem")]:
         model = benchmark.make_model(name, build, build().get_weights(), None)
         assert (model.cutmix_alpha, model.alpha, model.mode) == (1.0, benchmark.ALPHA, mode)
+    # ResizeMix and FMix alone: mixup off.
+    for name, rate in [("resizemix", "resizemix_alpha"), ("fmix", "fmix_alpha")]:
+        model = benchmark.make_model(name, build, build().get_weights(), None)
+        assert (getattr(model, rate), model.alpha) == (1.0, 0.0)
 
 
 @tensorflow_only

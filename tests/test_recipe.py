@@ -70,22 +70,28 @@ def _regions_empty(params, examples):
 
 def reference_mix(x, params):
     """Each example by its method's numpy statement: mixup's blend, CutMix's
-    box from the partner (timm's `_mix_elem`), mmpretrain's resize and
-    paste, FMix's `mask * x + (1 - mask) * x[perm]`."""
+    box from the partner (timm's `_mix_elem`; a tube through a video's
+    frames), mmpretrain's resize and paste (in every frame of a video),
+    FMix's `mask * x + (1 - mask) * x[perm]` (channels last)."""
     lam, perm, method = numpy(params.lam), numpy(params.perm), numpy(params.method)
-    box, mask = numpy(params.box), numpy(params.mask)
-    resized = _resizemix_reference(x, numpy(params.resize_box), perm)
+    video = x.ndim == 5
+    if params.resize_box is not None:
+        box = numpy(params.resize_box)
+        frames = x.transpose(1, 0, 2, 3, 4) if video else x[None]
+        resized = np.stack([_resizemix_reference(f, box, perm) for f in frames])
+        resized = resized.transpose(1, 0, 2, 3, 4) if video else resized[0]
     out = x.astype(np.float64).copy()
     for i in range(len(x)):
         if method[i] == MIXUP:
             out[i] = lam[i] * x[i] + (1 - lam[i]) * x[perm[i]]
         elif method[i] == CUTMIX:
-            top, bottom, left, right = box[i]
-            out[i, top:bottom, left:right] = x[perm[i], top:bottom, left:right]
+            top, bottom, left, right = numpy(params.box)[i]
+            out[i, ..., top:bottom, left:right, :] = x[perm[i], ..., top:bottom, left:right, :]
         elif method[i] == RESIZEMIX:
             out[i] = resized[i]
         else:
-            out[i] = mask[i][..., None] * x[i] + (1 - mask[i][..., None]) * x[perm[i]]
+            mask = numpy(params.mask)[i][..., None]
+            out[i] = mask * x[i] + (1 - mask) * x[perm[i]]
     return out
 
 
@@ -144,6 +150,15 @@ def test_each_example_is_mixed_by_its_own_method_alone():
     np.testing.assert_allclose(numpy(mixed), reference_mix(x, params), rtol=1e-5, atol=1e-5)
 
 
+def test_channels_first_inputs_are_mixed_as_channels_last_ones():
+    x = np.random.default_rng(1).normal(size=(64,) + SIZE + (2,)).astype("float32")
+    params = _draw(False, mode="elem")(seed(3, 8))
+    mixed = mix_inputs(x.transpose(0, 3, 1, 2), params, data_format="channels_first")
+    np.testing.assert_allclose(
+        numpy(mixed), reference_mix(x, params).transpose(0, 3, 1, 2), rtol=1e-5, atol=1e-5
+    )
+
+
 def _constant_images(batch_size):
     """Example i is the constant image i + 1: a pixel tells its source."""
     values = np.arange(1, batch_size + 1, dtype="float32")
@@ -178,9 +193,13 @@ INPUTS = {
     "image": ((8, 8, 1), dict(alpha=1.0, cutmix_alpha=1.0, resizemix_alpha=1.0,
                               fmix_alpha=1.0, mode="elem")),
     "sequence": ((12, 2), dict(alpha=1.0, fmix_alpha=1.0, mode="pair",
-                               method_probs={"mixup": 0.25, "fmix": 0.75})),
-    "video": ((3, 8, 8, 1), dict(alpha=0.0, resizemix_alpha=1.0, fmix_alpha=1.0)),
+                               method_probs={"mixup": 0.4, "fmix": 0.6})),
+    "video": ((3, 8, 8, 1), dict(alpha=0.0, resizemix_alpha=1.0, fmix_alpha=1.0,
+                                 mode="elem")),
 }
+# The methods each kind's draw must hold (so that each is checked).
+METHODS_OF = {"image": {MIXUP, CUTMIX, RESIZEMIX, FMIX}, "sequence": {MIXUP, FMIX},
+              "video": {RESIZEMIX, FMIX}}
 
 
 # Images with and without the compiled step's jit (XLA, `jax.jit`,
@@ -194,16 +213,16 @@ STEPS = [("image", jit) for jit in JIT_COMPILE] + [("sequence", JIT_COMPILE[0]),
 )
 def test_the_compiled_step_trains_on_the_recipes_batch(kind, jit):
     input_shape, settings = INPUTS[kind]
-    x, y = classification_data(n=16, input_shape=input_shape)
+    x, y = classification_data(n=32, input_shape=input_shape)
     model = compile_sgd(MixupModel(dense_classifier(input_shape), seed=3, **settings), jit=jit)
     spatial = input_shape[:-1]
     params = draw_as_in_step(
-        model, 16, spatial[-2:] if len(spatial) > 1 else spatial, jit, mask_shape=spatial
+        model, 32, spatial[-2:] if len(spatial) > 1 else spatial, jit, mask_shape=spatial
     )
     assert np.any(numpy(params.lam) < 1)
+    assert set(numpy(params.method)) == METHODS_OF[kind]
     mixed = numpy(mix_inputs(x, params))
-    if kind == "image":
-        np.testing.assert_allclose(mixed, reference_mix(x, params), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mixed, reference_mix(x, params), rtol=1e-5, atol=1e-5)
     probs = numpy(model(mixed, training=True))
     expected = two_term_cross_entropy(probs, y, numpy(params.lam), numpy(params.perm))
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
@@ -261,10 +280,14 @@ def test_weights_saved_before_resizemix_and_fmix_load():
     )
 
 
-def test_scheduling_a_method_the_recipe_lacks_is_refused():
+def test_scheduling_a_method_the_recipe_lacks_or_switch_prob_is_refused():
     model = MixupModel(dense_classifier((8, 8, 1)), fmix_alpha=1.0)
     with pytest.raises(ValueError, match="built with resizemix_alpha=0, so its train step has no ResizeMix"):
         model.resizemix_alpha = 1.0
+    with pytest.raises(ValueError, match="Cannot set `switch_prob`: .* `method_probs`"):
+        model.switch_prob = 0.3
+    model.fmix_alpha = 0.0  # a method it has: paused
+    assert model.current_rates()["fmix_alpha"] == 0.0
 
 
 @pytest.mark.parametrize(
@@ -276,8 +299,11 @@ def test_scheduling_a_method_the_recipe_lacks_is_refused():
         ({"resizemix_alpha": 1.0, "resizemix_lam_range": 0.5}, "`resizemix_lam_range` must be"),
         ({"fmix_alpha": 1.0, "fmix_decay_power": 0}, "`fmix_decay_power` must be"),
         ({"fmix_alpha": 1.0, "fmix_max_soft": 0.7}, "`fmix_max_soft` must be"),
-        ({"fmix_alpha": 1.0, "method_probs": [0.5, 0.5]}, "`method_probs` must be None or a dict"),
-        ({"fmix_alpha": 1.0, "method_probs": {"mixup": 0.5, "fmx": 0.5}}, "keys are among"),
+        ({"fmix_alpha": 1.0, "method_probs": [0.5, 0.5]}, "`method_probs` must be None or a non-empty dict"),
+        ({"fmix_alpha": 1.0, "method_probs": {}}, "`method_probs` must be None or a non-empty dict"),
+        ({"fmix_alpha": 1.0, "method_probs": {"mixup": 0.5, "fmx": 0.5}}, r"keys are among .*, without \['fmx'\]"),
+        ({"fmix_alpha": 1.0, "method_probs": {"mixup": 1.0, "fmix": 0.0}},
+         r"gives fmix probability 0, but fmix is on \(fmix_alpha=1.0\)"),
         ({"fmix_alpha": 1.0, "method_probs": {"mixup": 0.5, "fmix": 1.5}}, r"`method_probs\['fmix'\]` must be a probability"),
         ({"fmix_alpha": 1.0, "method_probs": {"mixup": 0.5, "fmix": 0.6}}, "must add up to 1"),
         ({"fmix_alpha": 1.0, "method_probs": {"fmix": 1.0}}, r"lacks \['mixup'\] \(alpha=0.2\)"),
@@ -308,21 +334,31 @@ def test_methods_refuse_inputs_they_cannot_cut(kwargs, input_shape, message):
 
 
 @tensorflow_only
-def test_fmix_needs_static_sizes():
+@pytest.mark.parametrize(
+    "rate, input_shape, message",
+    [("fmix_alpha", (5, 2), "`fmix_alpha` > 0 needs the sizes"),
+     ("resizemix_alpha", (5, 5, 2), "`resizemix_alpha` > 0 needs the height and width")],
+)
+def test_fmix_and_resizemix_need_static_sizes(rate, input_shape, message):
     import tensorflow as tf
 
-    x, y = classification_data(n=8, input_shape=(5, 2))
-    # Sequences of any length: the traced step does not know their steps.
+    x, y = classification_data(n=8, input_shape=input_shape)
+    # Inputs of any size: the traced step does not know their sizes.
     data = tf.data.Dataset.from_generator(
         lambda: iter([(x, y)]),
-        output_signature=(tf.TensorSpec((None, None, 2), "float32"), tf.TensorSpec((None,), "int64")),
+        output_signature=(
+            tf.TensorSpec((None,) * len(input_shape) + (2,), "float32"),
+            tf.TensorSpec((None,), "int64"),
+        ),
     )
+    pooling = {2: keras.layers.GlobalAveragePooling1D, 3: keras.layers.GlobalAveragePooling2D}
     inner = keras.Sequential([
-        keras.Input((None, 2)), keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(3),
+        keras.Input((None,) * (len(input_shape) - 1) + (2,)),
+        pooling[len(input_shape)](), keras.layers.Dense(3),
     ])
     model = compile_sgd(
-        MixupModel(inner, fmix_alpha=1.0),
+        MixupModel(inner, **{rate: 1.0}),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
-    with pytest.raises(ValueError, match="`fmix_alpha` > 0 needs the sizes"):
+    with pytest.raises(ValueError, match=message):
         model.fit(data, epochs=1, verbose=0)
