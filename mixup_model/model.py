@@ -19,13 +19,15 @@ from mixup_model.arguments import check_box_fraction_range
 from mixup_model.arguments import check_open_fraction
 from mixup_model.backend import current as backend
 from mixup_model.draws import validate_lambda_mode
+from mixup_model.methods import BATCH_METHODS
+from mixup_model.methods import METHOD_KEYS
 from mixup_model.methods import METHOD_OF_RATE
 from mixup_model.methods import fmix
 from mixup_model.methods import manifold
-from mixup_model.methods import resizemix
-from mixup_model.methods.cutmix import BOX_RANKS
 from mixup_model.methods import regmixup
+from mixup_model.methods import resizemix
 from mixup_model.methods import transmix
+from mixup_model.methods.cutmix import BOX_RANKS
 from mixup_model.methods.cutmix import image_size_of
 from mixup_model.methods.cutmix import static_cut_dims
 from mixup_model.mixing import batch_size_of
@@ -335,8 +337,8 @@ class MixupModel(backend.TrainStep, keras.Model):
         named_rates = Rates(*rates)
         probs = recipe_probs(
             method_probs,
-            {method.__name__.rsplit(".", 1)[-1]: getattr(named_rates, method.RATE)
-             for method in METHOD_OF_RATE.values()},
+            {key: getattr(named_rates, method.RATE)
+             for key, method in zip(METHOD_KEYS, BATCH_METHODS)},
             named_rates.switch_prob,
         )
         settings.check_combinations(
@@ -504,7 +506,7 @@ class MixupModel(backend.TrainStep, keras.Model):
             return sample_recipe_params(
                 batch_size,
                 backend.replica_seed(seed),
-                rates=tuple(getattr(rates, m.RATE) for m in METHOD_OF_RATE.values()),
+                rates=tuple(getattr(rates, method.RATE) for method in BATCH_METHODS),
                 probs=self._recipe_probs,
                 prob=rates.prob,
                 lambda_mode=self.lambda_mode,
