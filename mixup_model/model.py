@@ -36,6 +36,8 @@ from mixup_model.mixing import first_cut_input
 from mixup_model.mixing import mix_inputs
 from mixup_model.mixing import selected_inputs
 from mixup_model.params import identity_params
+from mixup_model.pipeline import pipeline_base
+from mixup_model.pipeline import with_pipeline
 from mixup_model.recipe import MethodOptions
 from mixup_model.recipe import recipe_probs
 from mixup_model.recipe import sample_recipe_params
@@ -264,6 +266,10 @@ class MixupModel(backend.TrainStep, keras.Model):
             return FunctionalMixupModel.__new__(
                 FunctionalMixupModel, *args, **kwargs
             )
+        # A KerasHub task keeps its preprocessing (`mixup_model.pipeline`).
+        base = pipeline_base(args[0] if args else kwargs.get("model"))
+        if base is not None:
+            cls = with_pipeline(cls, base)
         return super().__new__(cls, *args, **kwargs)
 
     def __init__(
@@ -661,10 +667,23 @@ class MixupModel(backend.TrainStep, keras.Model):
             "(ids, masks) are never blended unless named in `mixed_inputs`. "
             "Mixing only the targets would train on partner labels of inputs "
             "the model never sees. For token ids, mix their embeddings: "
-            "pass `mix_layer=` the name of the embedding layer (manifold "
-            "mixup). To blend an input anyway, list it in "
-            f"`mixed_inputs=[...]`. Received: mixed_inputs={self.mixed_inputs!r}."
+            f"pass {self._embedding_suggestion()} (manifold mixup). To blend "
+            "an input anyway, list it in `mixed_inputs=[...]`. Received: "
+            f"mixed_inputs={self.mixed_inputs!r}."
         )
+
+    def _embedding_suggestion(self):
+        """`mix_layer='<the model's token embedding>'` (of the largest
+        vocabulary, not a segment's), for error messages."""
+        embeddings = [
+            layer
+            for layer in self._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.Embedding)
+        ]
+        if embeddings:
+            tokens = max(embeddings, key=lambda layer: layer.input_dim)
+            return f"`mix_layer={tokens.name!r}`, the model's token embedding"
+        return "`mix_layer=` the name of the embedding layer"
 
     def _warn_if_loss_smooths_labels(self):
         if self.__dict__.get("_warned_loss_smoothing"):
@@ -749,7 +768,7 @@ class MixupModel(backend.TrainStep, keras.Model):
         ):
             return step.targets[1]
         transmixed = step.wants_attention and for_loss
-        params = transmix.step_params(step, self.transmix_layer) if transmixed else step.params
+        params = transmix.step_params(step, self) if transmixed else step.params
         targets = mix_targets(
             y, y_pred, sample_weight, params,
             label_smoothing=self.label_smoothing,

@@ -132,50 +132,6 @@ def test_label_weights_are_transmix_label_on_the_captured_attention(settings, ji
     assert abs(expected - area_loss) > 1e-3
 
 
-def test_a_keras_hub_vit_backbone_trains_with_transmix(tmp_path):
-    keras_hub = pytest.importorskip("keras_hub")
-    keras.utils.set_random_seed(0)
-    backbone = keras_hub.models.ViTBackbone(
-        image_shape=(8, 8, 3), patch_size=2, num_layers=2, num_heads=2, hidden_dim=8, mlp_dim=16,
-    )
-    inputs = keras.Input((8, 8, 3))
-    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(backbone(inputs)[:, 0])
-    model = MixupModel(inputs=inputs, outputs=outputs, alpha=0.0, cutmix_alpha=1.0,
-                       transmix_layer="transformer_block_2", seed=1)
-    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="categorical_crossentropy")
-    rng = np.random.default_rng(1)
-    x = rng.random((BATCH, 8, 8, 3), dtype=np.float32)
-    y = one_hot(rng.integers(0, NUM_CLASSES, BATCH))
-    model.train_on_batch(x[:2], y[:2])
-    params = draw_as_in_step(model, BATCH, (8, 8))
-    model.reset_metrics()
-    loss = model.train_on_batch(x, y, return_dict=True)["loss"]
-    # The last block's attention, recorded from a forward pass on the mixed
-    # batch (the step's own, recomputed: nothing here is random).
-    attention = backbone.get_layer("vit_encoder").encoder_layers[-1].mha
-    recorded = {}
-    captured_call = attention.call
-
-    def record(*args, **kwargs):
-        kwargs["return_attention_scores"] = True
-        out, scores = captured_call(*args, **kwargs)
-        recorded["scores"] = scores
-        return out
-
-    object.__setattr__(attention, "call", record)
-    try:
-        mixed = numpy(mix_inputs(x, params))
-        probs = numpy(model(mixed, training=False))
-    finally:
-        object.__setattr__(attention, "call", captured_call)
-    attn = numpy(recorded["scores"])[:, :, 0, 1:].mean(axis=1)
-    targets = transmix_label(y, y[numpy(params.perm)], attn, numpy(params.box), (8, 8))
-    np.testing.assert_allclose(loss, np.mean(-np.sum(targets * np.log(probs), axis=1)), rtol=2e-5)
-    path = str(tmp_path / "transmix.keras")
-    model.save(path)
-    assert keras.models.load_model(path).transmix_layer == "transformer_block_2"
-
-
 def test_box_on_grid_is_nearest_downsampling():
     # A 10x10 image on a 4x4 grid: grid row r reads image row floor(2.5 r).
     params_box = np.array([[3, 8, 0, 5], [0, 0, 0, 0]], "int32")
@@ -193,7 +149,7 @@ def test_own_weights_against_the_official_formula():
     scores /= scores.sum(-1, keepdims=True)
     box = np.array([[0, 4, 0, 4], [2, 8, 1, 3], [0, 0, 0, 0]], "int32")
     params = MixParams(lam=np.ones(3, "float32"), perm=np.array([1, 2, 0], "int32"), box=box, cutmix=True)
-    own = numpy(transmix.own_weights(params, scores, (8, 8)))
+    own = numpy(transmix.own_weights(params, scores, (8, 8), (4, 4)))
     eye = np.eye(3)
     expected = transmix_label(eye, np.zeros((3, 3)), scores[:, :, 0, 1:].mean(1), box, (8, 8))
     np.testing.assert_allclose(own, expected.diagonal(), rtol=1e-6)
@@ -211,8 +167,16 @@ def test_settings_are_checked():
     x = np.zeros((4,) + IMAGE, "float32")
     with pytest.raises(ValueError, match="holds 0"):
         model.train_on_batch(x, one_hot(np.arange(4) % NUM_CLASSES))
-    with pytest.raises(ValueError, match="cannot lay 15 patch tokens"):
-        transmix.patch_grid(15, (8, 8))
+    # The patch grid comes from the patch embedding (4x4 patches of 2x2
+    # pixels here); an attention without a class token before the patches
+    # is refused with the layout it saw.
+    assert transmix.patch_grid_of(model, (8, 8), "attention") == (4, 4)
+    with pytest.raises(ValueError, match="sees 16 tokens, and the 8x8 images have 4x4 = 16 patches: no class token"):
+        transmix.check_token_layout(16, (4, 4), (8, 8), "attention")
+    transmix.check_token_layout(18, (4, 4), (8, 8), "attention")  # [class, distillation, patches]
+    plain = keras.Sequential([keras.Input(IMAGE), keras.layers.Flatten(), keras.layers.Dense(3)])
+    with pytest.raises(ValueError, match="patch embedding.*This model has none"):
+        transmix.patch_grid_of(plain, (8, 8), "attention")
 
 
 def test_with_regmixup_the_mixed_half_takes_its_own_attention():

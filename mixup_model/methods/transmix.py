@@ -7,8 +7,17 @@ not only by the pasted area. This module states the official code
 `keras.ops`, per example (the official code pastes one box per batch):
 
 - the attention `a` is the class token's row of the last block's attention,
-  its softmax averaged over the heads, over the patches (the class token's
-  attention to itself left out): `mean(attn[:, :, 0, 1:], heads)`;
+  its softmax averaged over the heads, over the patches:
+  `mean(attn[:, :, 0, 1:], heads)` in the official code, whose models
+  (timm's ViT and DeiT without distillation) lay out their tokens as
+  `[class, patches]`. Here the patches are the last `rows * cols` tokens of
+  the patch grid (`patch_grid_of`, from the model's patch embedding), so
+  tokens between the class token and the patches are left out as the class
+  token itself is: DeiT's distillation token (`[class, distillation,
+  patches]`, KerasHub's `DeiTBackbone`), register tokens (`[class,
+  registers, patches]`, DINOv2). The class token is token 0, whose output
+  KerasHub's classifiers read (`pooling="token"`; `DeiTImageClassifier`
+  too: its head reads the class token alone);
 - the pasted box is mapped onto the patch grid as
   `nn.Upsample(size=grid)` maps the image-sized mask (nearest: grid row `i`
   takes image row `floor(i * H / rows)`);
@@ -21,7 +30,6 @@ The attention is captured from the training step's own forward pass
 official code detaches the map).
 """
 
-import math
 import weakref
 
 import keras
@@ -106,32 +114,73 @@ class AttentionCapture:
         object.__setattr__(layer, "call", call)
 
 
-def class_token_attention(scores):
-    """`(batch, patches)`: the class token's (token 0) attention to every
-    other token, averaged over the heads, from scores `(batch, heads,
-    tokens, tokens)`."""
-    return ops.mean(ops.convert_to_tensor(scores)[:, :, 0, 1:], axis=1)
+def class_token_attention(scores, num_patches):
+    """`(batch, patches)`: the class token's (token 0) attention to the
+    last `num_patches` tokens (the patches), averaged over the heads, from
+    scores `(batch, heads, tokens, tokens)`."""
+    return ops.mean(ops.convert_to_tensor(scores)[:, :, 0, -num_patches:], axis=1)
 
 
-def patch_grid(num_patches, image_size):
-    """`(rows, cols)` of the patch grid: `num_patches` patches in the
-    image's aspect ratio (a square grid for a square image, as the official
-    code assumes).
+def _patch_sizes(model):
+    """The distinct `(height, width)` patch sizes of the model's patch
+    embeddings: convolutions whose kernel is their stride, larger than one
+    pixel, without padding (ViT's, DeiT's and DINOv2's)."""
+    sizes = set()
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.Conv2D):
+            kernel, strides = tuple(layer.kernel_size), tuple(layer.strides)
+            if kernel == strides and max(kernel) > 1 and layer.padding == "valid":
+                sizes.add(kernel)
+    return sorted(sizes)
+
+
+def patch_grid_of(model, image_size, transmix_layer):
+    """`(rows, cols)` of the patch grid of `model`'s images of `image_size`,
+    read from its patch embedding (a `Conv2D` with kernel = strides).
 
     Raises:
-        ValueError: No grid of that aspect holds `num_patches` patches.
+        ValueError: The model has no such convolution, or several of
+            different sizes.
     """
-    height, width = image_size
-    rows = int(round(math.sqrt(num_patches * height / width)))
-    cols = num_patches // max(rows, 1)
-    if rows * cols != num_patches or rows < 1:
+    sizes = _patch_sizes(model)
+    if len(sizes) != 1:
+        found = "none" if not sizes else f"several sizes, {sizes}"
         raise ValueError(
-            f"TransMix cannot lay {num_patches} patch tokens on a grid of the "
-            f"image's aspect {height}x{width}: the attention layer should see "
-            "the class token first, then the patches in row-major order. "
-            f"Received: {num_patches} patch tokens, image_size={image_size}"
+            "TransMix lays the attention's patch tokens on the patch grid, "
+            "which it reads from the model's patch embedding: a Conv2D whose "
+            "kernel size equals its strides (ViT's, DeiT's). This model has "
+            f"{found}. Received: transmix_layer={transmix_layer!r}"
         )
-    return rows, cols
+    (patch_height, patch_width), = sizes
+    height, width = image_size
+    return height // patch_height, width // patch_width
+
+
+def check_token_layout(num_tokens, grid, image_size, transmix_layer):
+    """Raises unless the attention sees a class token (and maybe others,
+    such as DeiT's distillation token) before the grid's patches."""
+    rows, cols = grid
+    if num_tokens is None or num_tokens > rows * cols:
+        return
+    height, width = image_size
+    layout = (
+        f"it sees {num_tokens} tokens, and the {height}x{width} images "
+        f"have {rows}x{cols} = {rows * cols} patches"
+    )
+    if num_tokens == rows * cols:
+        problem = (
+            f"{layout}: no class token before the patches (a ViT with "
+            "`use_class_token=False` pools its patches instead)"
+        )
+    else:
+        problem = f"{layout}: fewer tokens than patches"
+    raise ValueError(
+        "TransMix weighs CutMix's labels by the class token's attention to "
+        f"the patches, but `transmix_layer`={transmix_layer!r} has no class "
+        f"token: {problem}. Use a model whose attention sees the class token "
+        "first and the patches last (`[class, ..., patches]`), or CutMix "
+        f"without `transmix_layer`. Received: transmix_layer={transmix_layer!r}"
+    )
 
 
 def box_on_grid(box, image_size, grid):
@@ -154,14 +203,16 @@ def box_on_grid(box, image_size, grid):
     return ops.reshape(ops.cast(inside, "float32"), (-1, rows * cols))
 
 
-def own_weights(params, scores, image_size):
+def own_weights(params, scores, image_size, grid):
     """Each example's weight of its own label under TransMix.
 
     Args:
         params: The batch's `MixParams`, with CutMix boxes.
         scores: The attention scores of the step's forward pass, `(batch,
-            heads, tokens, tokens)`, the class token first.
+            heads, tokens, tokens)`: the class token first, the patches
+            last.
         image_size: `(H, W)` of the cut image.
+        grid: `(rows, cols)` of its patches.
 
     Returns:
         float32 `(batch,)`: for an example that CutMix pasted into, one
@@ -169,9 +220,12 @@ def own_weights(params, scores, image_size):
         attention share on the pasted patches; `params.lam` for the others
         (a mixup example, or one left unmixed).
     """
-    attention = ops.cast(ops.stop_gradient(class_token_attention(scores)), "float32")
+    rows, cols = grid
+    attention = ops.cast(
+        ops.stop_gradient(class_token_attention(scores, rows * cols)), "float32"
+    )
     height, width = image_size
-    mask = box_on_grid(params.box, image_size, patch_grid(attention.shape[1], image_size))
+    mask = box_on_grid(params.box, image_size, grid)
     on_box = ops.sum(mask * attention, axis=1)
     total = ops.sum(attention, axis=1)
     share = ops.where(total > 0, on_box / ops.where(total > 0, total, 1.0), 0.0)
@@ -190,7 +244,7 @@ def own_weights(params, scores, image_size):
 def capture_attention(model, cut_input):
     """Makes `model.transmix_layer` record its attention in `model`'s train
     step (wrapped once per model), or raises if the cut input is not an
-    image of static size."""
+    image of static size or the model has no patch grid."""
     shape = tuple(cut_input.shape)
     if len(shape) != 4 or None in shape[1:3]:
         raise ValueError(
@@ -204,11 +258,13 @@ def capture_attention(model, cut_input):
         object.__setattr__(
             model, "_attention_capture", AttentionCapture(layer, model._traced_step)
         )
+    model._attention_capture.grid = patch_grid_of(model, shape[1:3], model.transmix_layer)
 
 
-def step_params(step, transmix_layer):
+def step_params(step, model):
     """The step's `MixParams` with TransMix's label weights, from the
     attention its forward pass recorded (with RegMixup, the mixed half's)."""
+    transmix_layer = model.transmix_layer
     if step.attention is None:
         raise ValueError(
             f"`transmix_layer`={transmix_layer!r} was not called in "
@@ -217,5 +273,7 @@ def step_params(step, transmix_layer):
     scores = step.attention
     if step.clean_size is not None:  # RegMixup: the mixed half's
         scores = scores[step.clean_size:]
-    lam = own_weights(step.params, scores, step.cut_dims)
+    grid = model._attention_capture.grid
+    check_token_layout(scores.shape[-1], grid, step.cut_dims, transmix_layer)
+    lam = own_weights(step.params, scores, step.cut_dims, grid)
     return step.params._replace(lam=lam)
