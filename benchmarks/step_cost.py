@@ -36,6 +36,11 @@ The mixing family (only when named in `--variants`; every backend):
   resizemix (b) `MixupModel(alpha=0, resizemix_alpha=1.0)`: ResizeMix alone
   fmix      (b) `MixupModel(alpha=0, fmix_alpha=1.0)`: FMix alone (its
                 Fourier noise, ranks and masks drawn in the step)
+  cutmix_alone (b) `MixupModel(alpha=0, cutmix_alpha=1.0)`: CutMix alone
+  recipe    (b) the four methods (each alpha 1), one chosen per batch with
+                equal probabilities: only the chosen one computed
+  recipe_elem (b) the same with `mode="elem"`: every method drawn and
+                applied, each example keeping its own
 
 The variants' compiled train steps take turns step by step and are compared
 block by block (`benchmarks/step_timing.py` states the method). Each variant runs as
@@ -127,11 +132,15 @@ VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb",
 PORTABLE_VARIANTS = ("plain", "plain_aa", "mixup", "mixup_pb", "mixup_fixed", "mixup_tb")
 DIAGNOSTIC_VARIANTS = ("mixup_late", "mixup_uniform", "mixup_xla_draw")
 # The family's settings, on top of mixup's.
+_FOUR = dict(alpha=1.0, cutmix_alpha=1.0, resizemix_alpha=1.0, fmix_alpha=1.0)
 FAMILY_SETTINGS = {
     "cutmix": dict(cutmix_alpha=1.0),
+    "cutmix_alone": dict(alpha=0.0, cutmix_alpha=1.0),
     "cutmix_elem": dict(cutmix_alpha=1.0, mode="elem"),
     "resizemix": dict(alpha=0.0, resizemix_alpha=1.0),
     "fmix": dict(alpha=0.0, fmix_alpha=1.0),
+    "recipe": dict(_FOUR),
+    "recipe_elem": dict(_FOUR, mode="elem"),
 }
 FAMILY_VARIANTS = tuple(FAMILY_SETTINGS)
 

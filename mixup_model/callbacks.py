@@ -7,10 +7,9 @@ callbacks take effect at the next step without re-tracing it.
 import keras
 
 from mixup_model.arguments import argument_error
-from mixup_model.arguments import check_choice
 from mixup_model.arguments import check_int
 
-from mixup_model.settings import RATE_NAMES
+from mixup_model import rates
 from mixup_model.model import MixupModel
 
 
@@ -66,9 +65,14 @@ class MixupScheduler(keras.callbacks.Callback):
     Args:
         schedule: A function `(epoch, current_value) -> new value`, with
             `epoch` counted from 0 (as in `fit`'s `initial_epoch`).
-        setting: The rate to set: `"alpha"`, `"cutmix_alpha"`, `"prob"` or
-            `"switch_prob"`. A method built with a concentration of 0 cannot
-            be scheduled above 0 (its code is not in the traced step).
+        setting: The rate to set: the recipe's `"prob"` or `"switch_prob"`,
+            a method's rate (`"alpha"` with `method="cutmix"`, or
+            `"cutmix.alpha"`), or a flat name (`"alpha"` is mixup's,
+            `"cutmix_alpha"`, `"resizemix_alpha"`, `"fmix_alpha"`). A method
+            the model was built without cannot be scheduled above 0 (its
+            code is not in the traced step).
+        method: The key of the method whose rate `setting` names
+            (`"mixup"`, `"cutmix"`, `"resizemix"`, `"fmix"`), or None.
         verbose: 1 prints each update.
 
     Raises:
@@ -86,25 +90,27 @@ class MixupScheduler(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, schedule, setting="alpha", verbose=0):
+    def __init__(self, schedule, setting="alpha", verbose=0, method=None):
         super().__init__()
         if not callable(schedule):
             raise argument_error("schedule", "callable", schedule)
-        check_choice("setting", setting, RATE_NAMES)
+        rates.qualified_name(setting, method, argument="setting")  # raises for an unknown rate
         self.schedule = schedule
         self.setting = setting
+        self.method = method
         self.verbose = verbose
+        self._name = setting if method is None else f"{method}.{setting}"
 
     def on_epoch_begin(self, epoch, logs=None):
         model = _mixup_model(self)
-        value = float(self.schedule(epoch, getattr(model, self.setting)))
-        setattr(model, self.setting, value)  # validates the value
+        value = float(self.schedule(epoch, model.get_rate(self.setting, self.method)))
+        model.set_rate(self.setting, value, self.method)  # validates the value
         if self.verbose:
-            print(f"\nEpoch {epoch + 1}: MixupScheduler set {self.setting} to {value:g}.")
+            print(f"\nEpoch {epoch + 1}: MixupScheduler set {self._name} to {value:g}.")
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs[f"mixup_{self.setting}"] = getattr(self.model, self.setting)
+            logs[f"mixup_{self._name}"] = self.model.get_rate(self.setting, self.method)
 
 
 class MixupOff(keras.callbacks.Callback):

@@ -14,6 +14,7 @@ from mixup_model.backend import current as backend
 from mixup_model.beta import sample_beta
 from mixup_model.shards import batch_shards
 from mixup_model.shards import shard_offsets
+from mixup_model.shards import take_partners
 from mixup_model.shards import within_shards
 
 LAMBDA_MODES = ("per_sample", "per_batch")
@@ -50,6 +51,25 @@ def sample_permutation(batch_size, seed):
     if shards == 1:
         return order
     return order + shard_offsets(batch_size, shards)
+
+
+def pair_partners(batch_size, seed):
+    """A random pairing of the batch: `(perm, leader)` where `perm` swaps the
+    two examples of each pair (`perm[perm[i]] == i`) and `leader[i]` is the
+    pair's first example, whose draws the pair shares. With an odd batch
+    (shard) one example is its own partner, which leaves it unchanged.
+    Under a distribution, pairs form within each shard."""
+    shards = batch_shards(batch_size)
+    order = sample_permutation(batch_size, seed)
+    offsets = 0 if shards == 1 else shard_offsets(batch_size, shards)
+    # Each example's position in `order`, counted within its shard.
+    position = ops.cast(within_shards(ops.argsort, order - offsets, shards), "int32")
+    partner_position = position + 1 - 2 * (position % 2)
+    last = ops.cast(batch_size // shards, "int32") - 1
+    partner_position = ops.where(partner_position > last, position, partner_position)
+    perm = take_partners(order, partner_position + offsets, shards)
+    leader = take_partners(order, position - position % 2 + offsets, shards)
+    return perm, leader
 
 
 # Concentrations are clamped to this before a recipe samples: a rate

@@ -1,70 +1,91 @@
 """Applying a batch's `MixParams` to the model's inputs (or activations).
 
-Which inputs are mixed (the dtype rule, or `mixed_inputs`), and for each
-mixed tensor which method applies: CutMix's region for images, videos and
-sequences in the examples that CutMix, mixup's blend otherwise
-(`mixup_model.methods`). `mixup_model.targets` mixes the targets the same
-way. Everything is `keras.ops` code that runs inside every backend's
+Which inputs are mixed (the dtype rule, or `mixed_inputs`), and how each
+mixed tensor is mixed: every region of the draw that applies to it (a box
+to images and videos, a segment to sequences, a mask to inputs of its
+shape) is pasted from the partners into the examples that use it, and every
+other example is blended whole with its lambda (`mixup_model.convex.blend`).
+Nothing here knows a method: the regions say what they change
+(`mixup_model.methods.base`). `mixup_model.targets` mixes the targets the
+same way. Everything is `keras.ops` code that runs inside every backend's
 compiled train step (XLA included).
 """
 
 from keras import ops
 from keras import tree
 
-from mixup_model import recipe
 from mixup_model.backend import current as backend
-from mixup_model.methods.cutmix import BOX_RANKS
-from mixup_model.methods.cutmix import SEGMENT_RANK
-from mixup_model.methods.cutmix import cut_of
-from mixup_model.methods.cutmix import paste
-from mixup_model.methods.mixup import blend
+from mixup_model.convex import blend
+from mixup_model.params import uses
+from mixup_model.shards import take_partners
+from mixup_model.sizes import BOX_RANKS
+from mixup_model.sizes import SEGMENT_RANK
+from mixup_model.tensors import as_floating
 from mixup_model.tensors import dtype_name
 
-# Moved to their own modules (one per method, `mixup_model.targets`,
-# `mixup_model.params`); importable from here as before.
-from mixup_model.methods.cutmix import box_mask  # noqa: F401,E402
-from mixup_model.methods.cutmix import image_size_of  # noqa: F401,E402
-from mixup_model.methods.cutmix import paste_boxes  # noqa: F401,E402
-from mixup_model.methods.cutmix import paste_segments  # noqa: F401,E402
-from mixup_model.methods.cutmix import static_cut_dims  # noqa: F401,E402
-from mixup_model.methods.mixup import sample_mix_params  # noqa: F401,E402
+# Moved to their own modules; importable from here as before.
 from mixup_model.params import MixParams  # noqa: F401,E402
+from mixup_model.sizes import image_size_of  # noqa: F401,E402
+from mixup_model.sizes import static_cut_dims  # noqa: F401,E402
 from mixup_model.targets import MixedTargets  # noqa: F401,E402
 from mixup_model.targets import mix_targets  # noqa: F401,E402
 from mixup_model.targets import target_kind  # noqa: F401,E402
 from mixup_model.targets import validate_label_smoothing  # noqa: F401,E402
 
 
-def mix_tensor(x, params, data_format=None):
-    """Mixes one tensor: the CutMix cut (a box for images and videos, a
-    segment for sequences) for the examples that CutMix, else a blend with
-    the example's lambda."""
-    x = ops.convert_to_tensor(x)
-    if params.method is not None:  # a recipe with ResizeMix or FMix
-        return recipe.apply(x, params, data_format)
-    if cut_of(x, params) is None:
+def _applicable(x, params, data_format):
+    """`[(index, region)]`: the draw's regions that change `x`."""
+    return [
+        (index, region)
+        for index, region in enumerate(params.regions)
+        if region is not None and region.applies_to(x, data_format)
+    ]
+
+
+def _paste_all(x, params, regions, data_format):
+    """Every example blended with its lambda, except those whose method
+    pastes a region of `x`: those keep their own values (lam = 1, exact),
+    and each region is pasted in turn (the other methods' are empty). The
+    pasted values come from the unblended partners, as in timm."""
+    pastes = False
+    for index, _ in regions:
+        pastes = ops.logical_or(pastes, uses(params, index))
+    mixed = blend(x, params._replace(lam=ops.where(pastes, 1.0, params.lam)))
+    floating = as_floating(x)
+    partners = take_partners(floating, params.perm)
+    for _, region in regions:
+        mixed = region.paste(floating, partners, mixed, data_format)
+    return mixed
+
+
+def _paste_chosen(x, params, index, data_format):
+    """The batch's one method `index` applied to `x`: its region pasted
+    (into `x` itself), or the blend where it has none for `x`."""
+    region = params.regions[index] if index < len(params.regions) else None
+    if region is None or not region.applies_to(x, data_format):
         return blend(x, params)
-    cutmix = params.cutmix
-    # A cut without a switch, or a switch fixed when sampling (CutMix is
-    # the only method): no conditional in the step.
-    if cutmix is None or isinstance(cutmix, bool):
-        if cutmix is False:
-            return blend(x, params)
-        return paste(x, params, data_format)
-    if len(cutmix.shape) == 0 and backend.CONDITIONALS_IN_GRAPH:
-        # Per batch, one or the other: only the chosen one is computed.
-        # (Without an in-graph conditional, the per-example form below
-        # selects with the scalar: a mixup batch's boxes are empty.)
-        return ops.cond(
-            cutmix,
-            lambda: paste(x, params, data_format),
-            lambda: blend(x, params),
-        )
-    # Per example: CutMix examples keep their own image (lam = 1) in the
-    # blend, and the others have empty cuts, which paste nothing. The cuts
-    # come from the unblended partners, as in timm.
-    blended = blend(x, params._replace(lam=ops.where(cutmix, 1.0, params.lam)))
-    return paste(x, params, data_format, into=blended)
+    floating = as_floating(x)
+    return region.paste(floating, take_partners(floating, params.perm), floating, data_format)
+
+
+def mix_tensor(x, params, data_format=None):
+    """Mixes one tensor by each example's method (see the module)."""
+    x = ops.convert_to_tensor(x)
+    regions = _applicable(x, params, data_format)
+    if not regions:
+        return blend(x, params)
+    method = params.method
+    if method is None:  # one method: its region, empty where unmixed
+        return _paste_chosen(x, params, regions[0][0], data_format)
+    if isinstance(method, int):  # chosen for the batch, known on the host
+        return _paste_chosen(x, params, method, data_format)
+    if len(method.shape) == 0 and backend.conditional_in_graph(method):
+        # Chosen for the batch: only the chosen method is computed.
+        return ops.switch(method, [
+            lambda index=index: _paste_chosen(x, params, index, data_format)
+            for index in range(len(params.regions))
+        ])
+    return _paste_all(x, params, regions, data_format)
 
 
 def _top_level_names(x):

@@ -1,7 +1,8 @@
 """`MixParams`: what is random about one mixed batch, as a typed tuple.
 
-Every method draws into it (`mixup_model.methods`) and applies from it; it
-crosses compiled functions on every backend because it is a tuple.
+A recipe draws into it (`mixup_model.recipe`) and `mixup_model.mixing` and
+`mixup_model.targets` apply it; it crosses compiled functions on every
+backend because it is a tuple (its regions are tuples too).
 """
 
 import typing
@@ -10,56 +11,36 @@ from keras import ops
 
 
 class MixParams(typing.NamedTuple):
-    """The random draw for one batch (a tuple, so it crosses compiled
-    functions on every backend).
+    """The random draw for one batch.
 
     Attributes:
         lam: float32 tensor of shape `(batch,)`: the weight of each example
-            itself in the targets; its partner gets `1 - lam`. For CutMix it
-            is the exact fraction of the image left unpasted.
+            itself in the targets; its partner gets `1 - lam`. For a region
+            method it is the exact fraction of the example left unpasted.
         perm: int32 tensor of shape `(batch,)`: example `i` is mixed with
-            example `perm[i]`. Always a permutation of the batch.
-        box: `None`, or an int32 tensor of shape `(batch, 4)`: the rows
-            `[top, bottom)` and columns `[left, right)` of each image that
-            CutMix pastes from the partner (empty for an example that is
-            not cut).
-        cutmix: `None`, `True` (CutMix is the only method), a scalar bool
-            tensor (whether this batch pastes rather than blends), or a bool
-            tensor of shape `(batch,)` (the choice per example).
-        segment: `None`, or an int32 tensor of shape `(batch, 2)`: the steps
-            `[start, end)` of each sequence that CutMix pastes from the
-            partner, when the cut input is a sequence rather than an image.
-            At most one of `box` and `segment` is set.
-        method: `None` (a recipe of mixup and CutMix alone, told apart by
-            `cutmix`), or, in a recipe with ResizeMix or FMix (or
-            `method_probs`), an int32 tensor of shape `(batch,)`: each
-            example's method, its index in `mixup_model.recipe.METHODS`.
-            `box` then holds the CutMix examples' boxes, and the fields
-            below the other methods' regions; every region is empty (every
-            mask 1) for the examples of other methods and unmixed ones.
-        resize_box: `None`, or an int32 tensor of shape `(batch, 4)`: the
-            box `[top, bottom, left, right)` into which ResizeMix pastes the
-            whole partner, resized.
-        mask: `None`, or a float32 tensor `(batch, *shape)`: FMix's mask
-            over the cut input's `(T,)`, `(H, W)` or `(T, H, W)`, 1 where the
-            example keeps its own values.
+            example `perm[i]`.
+        method: `None` (every example uses the recipe's only method, or
+            none: lam = 1), or each example's method, its index in the
+            recipe's methods: an int32 scalar for the batch (`mode="batch"`;
+            a Python int on eager PyTorch, read once per block of drawn
+            steps) or an int32 tensor `(batch,)`.
+        regions: One entry per method of the recipe, in its order: the
+            method's region (`mixup_model.methods.base`), empty for the
+            examples of other methods and unmixed ones, or None for a
+            method that blends whole examples (mixup).
 
     Example:
 
     >>> params = MixParams(lam=np.array([0.7, 1.0], "float32"),
     ...                    perm=np.array([1, 0], "int32"))
-    >>> params.box is None and params.cutmix is None  # a mixup batch
+    >>> params.method is None and params.regions == ()  # a mixup batch
     True
     """
 
     lam: typing.Any
     perm: typing.Any
-    box: typing.Any = None
-    cutmix: typing.Any = None
-    segment: typing.Any = None
     method: typing.Any = None
-    resize_box: typing.Any = None
-    mask: typing.Any = None
+    regions: tuple = ()
 
 
 def identity_params(batch_size):
@@ -69,3 +50,11 @@ def identity_params(batch_size):
     )
 
 
+def uses(params, index):
+    """Whether each example uses method `index`: a bool tensor (per example,
+    or one for the batch), or a Python bool where the choice is static."""
+    if params.method is None:
+        return True
+    if isinstance(params.method, int):
+        return params.method == index
+    return ops.equal(params.method, index)

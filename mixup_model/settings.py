@@ -1,36 +1,44 @@
-"""`MixupModel`'s settings: the rates a schedule moves, and the checks of the
-constructor's arguments that no single method owns."""
+"""`MixupModel`'s settings that no method owns: the checks of its own
+arguments, and of their combinations with the recipe."""
 
 import numbers
-import typing
 
-import numpy as np
-
+from mixup_model import rates as rates_module
 from mixup_model.arguments import argument_error
-from mixup_model.arguments import check_concentration
-from mixup_model.arguments import check_probability
+from mixup_model.arguments import check_open_fraction
+from mixup_model.steps import manifold
+from mixup_model.steps import regmixup
+from mixup_model.steps import transmix
+from mixup_model.targets import validate_label_smoothing
 
-class Rates(typing.NamedTuple):
-    """The rates a step reads, by name (one variable holds them in order;
-    ResizeMix's and FMix's come last, so that a model saved before they
-    existed loads its four)."""
-
-    alpha: typing.Any
-    cutmix_alpha: typing.Any
-    prob: typing.Any
-    switch_prob: typing.Any
-    resizemix_alpha: typing.Any
-    fmix_alpha: typing.Any
+# `MixupModel`'s settings other than the mixing, in its constructor's order.
+SETTING_NAMES = ("label_smoothing", "mix_layer", "mixed_inputs", "seed", "target_threshold",
+                 "regmixup_eta", "transmix_layer")
 
 
-RATE_NAMES = Rates._fields
-
-
-def validate_rate(name, value):
-    """Returns rate `name` as a float in its range, or raises."""
-    if name.endswith("alpha"):
-        return check_concentration(name, value)
-    return check_probability(name, value)
+def validated_settings(recipe, *, label_smoothing, mix_layer, mixed_inputs, seed,
+                       target_threshold, regmixup_eta, transmix_layer):
+    """`{name: value}` of the settings in `SETTING_NAMES`, each checked
+    alone and with the recipe (`check_combinations`), or raises."""
+    settings = dict(
+        label_smoothing=validate_label_smoothing(label_smoothing),
+        mix_layer=manifold.validate_mix_layer(mix_layer),
+        mixed_inputs=validate_mixed_inputs(mixed_inputs),
+        seed=validate_seed(seed),
+        target_threshold=(
+            None if target_threshold is None
+            else check_open_fraction("target_threshold", target_threshold)
+        ),
+        regmixup_eta=regmixup.validate_regmixup_eta(regmixup_eta),
+        transmix_layer=transmix.validate_transmix_layer(transmix_layer),
+    )
+    check_combinations(
+        recipe, mix_layer=settings["mix_layer"], mixed_inputs=settings["mixed_inputs"],
+        regmixup_eta=settings["regmixup_eta"],
+    )
+    if settings["transmix_layer"] is not None:
+        transmix.check_recipe(recipe, settings["transmix_layer"])
+    return settings
 
 
 def validate_mixed_inputs(mixed_inputs):
@@ -62,61 +70,33 @@ def validate_seed(seed):
     return None if seed is None else int(seed)
 
 
-def decimal(value):
-    """A float32 as the shortest decimal that rounds to it (0.2, not
-    0.20000000298...), so that rates read back as they were set."""
-    return float(str(np.float32(value)))
-
-
-
-
-def check_combinations(
-    rates, *, mix_layer, mixed_inputs, cutmix_minmax, regmixup_eta,
-    transmix_layer, alpha, cutmix_alpha,
-):
-    """Raises a ValueError for settings that contradict each other (each
-    valid alone): a method's option without the method, or manifold mixup
-    with CutMix, ResizeMix, FMix or `mixed_inputs`.
+def check_combinations(recipe, *, mix_layer, mixed_inputs, regmixup_eta):
+    """Raises a ValueError for model settings that contradict the recipe
+    (each valid alone): RegMixup without a method, manifold mixup with a
+    method that pastes regions of the inputs, or with `mixed_inputs`.
 
     Args:
-        rates: The validated rates, in `RATE_NAMES` order.
-        mix_layer, mixed_inputs, cutmix_minmax, regmixup_eta,
-            transmix_layer: The validated settings.
-        alpha, cutmix_alpha: The rates as received, for the messages.
+        recipe: The model's `OneOf`, or None.
+        mix_layer, mixed_inputs, regmixup_eta: The validated settings.
     """
-    rates = Rates(*rates)
-    # The methods that paste regions of an input.
-    regions_on = [
-        name for name in ("cutmix_alpha", "resizemix_alpha", "fmix_alpha")
-        if getattr(rates, name) > 0
-    ]
-    if transmix_layer is not None and rates.cutmix_alpha == 0:
-        raise ValueError(
-            "`transmix_layer` reweighs CutMix's labels by attention, so it "
-            "needs CutMix on: `cutmix_alpha` > 0. Received: "
-            f"transmix_layer={transmix_layer!r}, cutmix_alpha={cutmix_alpha!r}"
+    if regmixup_eta > 0 and recipe is None:
+        rates = " or ".join(
+            f"`{flat}`" for flat, name in rates_module.FLAT_NAMES.items()
+            if name not in rates_module.RECIPE_RATES
         )
-    if regmixup_eta > 0 and rates.alpha == 0 and not regions_on:
         raise ValueError(
             "`regmixup_eta` weighs the loss of the mixed copy of each "
-            "batch, so it needs a method on: `alpha`, `cutmix_alpha`, "
-            "`resizemix_alpha` or `fmix_alpha` > 0. Received: "
-            f"regmixup_eta={regmixup_eta!r}, alpha={alpha!r}, "
-            f"cutmix_alpha={cutmix_alpha!r}"
+            f"batch, so it needs a method on: {rates} > 0, or `mix`. Received: "
+            f"regmixup_eta={regmixup_eta!r}"
         )
-    if cutmix_minmax is not None and rates.cutmix_alpha == 0:
+    pasting = [] if recipe is None else recipe.pastes
+    if mix_layer is not None and pasting:
+        method = pasting[0]
+        flat = rates_module.display_name(f"{method.key}.{method.rate_names[0]}")
         raise ValueError(
-            "`cutmix_minmax` draws CutMix boxes, so it needs CutMix on: "
-            "`cutmix_alpha` > 0 (with `cutmix_minmax` it only switches "
-            f"CutMix on). Received: cutmix_alpha={cutmix_alpha!r}, "
-            f"cutmix_minmax={cutmix_minmax!r}"
-        )
-    if mix_layer is not None and regions_on:
-        raise ValueError(
-            f"`{regions_on[0]}` must be 0 with `mix_layer`: CutMix, ResizeMix "
-            "and FMix paste regions of input images (sequences), manifold "
-            "mixup blends activations. Received: "
-            f"mix_layer={mix_layer!r}, {regions_on[0]}={getattr(rates, regions_on[0])!r}"
+            f"`{flat}` must be 0 with `mix_layer`: {method.caption} pastes regions "
+            "of input images (sequences), manifold mixup blends activations. "
+            f"Received: mix_layer={mix_layer!r}, {flat}={method.rates[method.rate_names[0]]!r}"
         )
     if mix_layer is not None and mixed_inputs is not None:
         raise ValueError(

@@ -2,7 +2,9 @@
 by the step's parts (the draw, the forward pass's hooks, the loss and the
 metrics) while Keras's own train step is traced."""
 
+import contextlib
 import dataclasses
+import threading
 import typing
 
 
@@ -38,3 +40,25 @@ class MixedStep:
     attention: typing.Any = None
 
 
+
+
+class TracedSteps:
+    """The `MixedStep` of the train step being traced, per thread:
+    `tf.distribute` traces each replica's step in its own."""
+
+    def __init__(self):
+        self.local = threading.local()
+
+    def current(self):
+        """The step being traced, else None."""
+        return getattr(self.local, "current", None)
+
+    @contextlib.contextmanager
+    def mixing(self, step):
+        """Makes the loss, the metrics and the step methods' hooks see
+        `step` while Keras's own train step is traced."""
+        self.local.current = step
+        try:
+            yield
+        finally:
+            self.local.current = None

@@ -1,9 +1,9 @@
 """Mixing the targets of a batch with its `MixParams`: the loss's terms and
 the metrics' targets.
 
-Each example's weight of its own target comes from its method
-(`mixup_model.methods`): mixup's lambda, or CutMix's map for outputs per
-pixel of the cut input. Dense targets are blended; class ids and sample
+Each example's weight of its own target is its lambda, or for outputs per
+pixel (step, cell) of the cut input the map of its method's region
+(`mixup_model.methods.base`: 0 where the partner was pasted). Dense targets are blended; class ids and sample
 weights split the loss into one term per source. Label smoothing and timm's
 target threshold apply after mixing.
 """
@@ -13,11 +13,9 @@ import typing
 from keras import ops
 from keras import tree
 
-from mixup_model import recipe
 from mixup_model.arguments import check_fraction_below_one
-from mixup_model.methods import cutmix
-from mixup_model.methods import mixup
-from mixup_model.methods.mixup import blend
+from mixup_model.convex import blend
+from mixup_model.params import uses
 from mixup_model.shards import take_partners
 from mixup_model.tensors import as_floating
 from mixup_model.tensors import fit_rank
@@ -84,19 +82,39 @@ def _convex(a, b, weight_of_a):
 
 
 def own_weights(y_pred, params, cut_dims=None):
-    """Each example's weight of its own target for one output `y_pred`,
-    from its method (arguments as `mixup_model.methods.cutmix.own_weights`).
+    """Each example's weight of its own target for one output `y_pred`.
+
+    Args:
+        y_pred: The output.
+        params: The batch's `MixParams`.
+        cut_dims: The static `(H, W)` (`(T,)`) of the cut input, or None.
 
     Returns:
-        `params.lam`, shape `(batch,)`; or, for an output per pixel (step)
-        of the cut input in a batch with CutMix, the map of
-        `mixup_model.methods.cutmix.own_weights`.
+        `params.lam`, shape `(batch,)`; or, for an output per cell of a
+        region of the draw (per pixel of the cut image, per cell of a
+        mask), a map `(batch, *cells)`: the region's map for the examples
+        that use it, lambda elsewhere.
     """
-    if params.method is not None:  # a recipe with ResizeMix or FMix
-        per_cell = recipe.own_weights(y_pred, params, cut_dims)
-    else:
-        per_cell = cutmix.own_weights(y_pred, params, cut_dims)
-    return mixup.own_weights(params) if per_cell is None else per_cell
+    maps = [
+        (index, region.own_map(y_pred, cut_dims))
+        for index, region in enumerate(params.regions)
+        if region is not None
+    ]
+    maps = [(index, cell_map) for index, cell_map in maps if cell_map is not None]
+    if not maps:
+        return params.lam
+    if params.method is None:
+        return maps[0][1]
+    cells = ops.shape(maps[0][1])
+    lam = fit_rank(ops.convert_to_tensor(params.lam, "float32"), len(maps[0][1].shape))
+    weights = ops.broadcast_to(lam, cells)
+    for index, cell_map in maps:
+        chosen = uses(params, index)
+        if isinstance(chosen, bool):  # the batch's method, known on the host
+            weights = cell_map if chosen else weights
+        else:
+            weights = ops.where(fit_rank(chosen, len(cell_map.shape)), cell_map, weights)
+    return weights
 
 
 def _weigh(own, weight):

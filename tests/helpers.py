@@ -105,3 +105,32 @@ def assert_fits_saves_and_loads(model, x, y, path):
         keras.ops.convert_to_numpy(model.predict(x, verbose=0)),
         rtol=1e-5, atol=1e-6,
     )
+
+
+def drawn(params):
+    """A draw's `MixParams` as numpy arrays by name: `lam`, `perm`,
+    `method` (each example's index in the recipe's methods, or None for a
+    recipe of one), `cutmix` (whether each example is CutMix's in a recipe
+    of mixup and CutMix), and the regions: CutMix's `box` or `segment`,
+    ResizeMix's `resize_box`, FMix's `mask` (None where the recipe has none)."""
+    import types
+
+    from mixup_model.methods import cutmix
+    from mixup_model.methods import fmix
+    from mixup_model.methods import resizemix
+    from tests.backends import numpy
+
+    lam = numpy(params.lam)
+    method = None
+    if params.method is not None:
+        method = np.broadcast_to(np.asarray(numpy(params.method)), lam.shape).astype(int)
+    out = types.SimpleNamespace(
+        lam=lam, perm=numpy(params.perm), method=method, box=None, segment=None,
+        resize_box=None, mask=None, cutmix=None if method is None else method == 1,
+    )
+    names = {cutmix.Boxes: "box", cutmix.Segments: "segment",
+             resizemix.ResizedBoxes: "resize_box", fmix.Masks: "mask"}
+    for region in params.regions:
+        if region is not None:
+            setattr(out, names[type(region)], numpy(region[0]))
+    return out

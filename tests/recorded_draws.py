@@ -38,10 +38,22 @@ def draws():
             params = sample_batch_params(9, np.array([s, 7], "int32"), **settings)
             out[f"{name}/{s}"] = {
                 field: keras.ops.convert_to_numpy(value).tolist()
-                for field, value in params._asdict().items()
-                if value is not None and not isinstance(value, bool)
+                for field, value in _fields(params).items()
             }
     return out
+
+
+def _fields(params):
+    """The draw as 0.1.0 recorded it: lambdas, partners, CutMix's boxes or
+    segments, and with both methods whether each example (or the batch)
+    is CutMix's (the method of index 1)."""
+    fields = {"lam": params.lam, "perm": params.perm}
+    for region in params.regions:
+        if region is not None:
+            fields.update(region._asdict())
+    if params.method is not None:
+        fields["cutmix"] = keras.ops.equal(params.method, 1)
+    return fields
 
 
 # The draws of `MixupModel`'s own step, from its flat settings: the recipes

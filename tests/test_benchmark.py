@@ -11,6 +11,7 @@ from mixup_model import MixupModel
 from tests.backends import BACKEND
 from tests.backends import JIT_COMPILE
 from tests.backends import numpy
+from tests.backends import once_in
 from tests.backends import tensorflow_only
 
 # What the benchmark runs on this backend by default: off TensorFlow, the
@@ -202,3 +203,14 @@ def test_variants_train_as_they_claim(tmp_path):
         assert recording == (name == "mixup_tb"), name
         if recording:
             assert model.mixup_statistics.results()
+
+
+@once_in("jax")
+def test_fmix_parts_times_each_part(tmp_path):
+    from benchmarks import fmix_parts
+
+    report = fmix_parts.main(["--shape", "8", "8", "--batch-size", "4", "--calls", "1",
+                              "--repeats", "1", "--out", str(tmp_path)])
+    assert set(report["ms"]) >= {"normals", "noise", "threshold", "mask", "perm", "mask+perm"}
+    assert all(ms > 0 for ms in report["ms"].values())
+    assert (tmp_path / "fmix_parts_cpu_jax.json").exists()

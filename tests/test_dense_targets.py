@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mixup_model import MixParams
+from mixup_model.methods.cutmix import Boxes
 from mixup_model import MixupModel
 from mixup_model import mix_inputs
 from mixup_model import mix_targets
@@ -14,6 +15,7 @@ from tests.backends import JIT
 from tests.backends import JIT_COMPILE
 from tests.backends import JIT_IDS
 from tests.backends import numpy
+from tests.helpers import drawn
 from tests.helpers import assert_fits_saves_and_loads
 from tests.helpers import compile_sgd
 from tests.helpers import draw_as_in_step
@@ -62,10 +64,11 @@ def own_weight_maps(params):
     CutMix example's box and 1 outside, lam everywhere for a blended one."""
     lam = numpy(params.lam)
     own = np.broadcast_to(lam[:, None, None], (len(lam), HEIGHT, WIDTH)).copy()
-    if params.box is None:
+    if drawn(params).box is None:
         return own
-    cutmix = np.broadcast_to(np.asarray(numpy(params.cutmix)), lam.shape)
-    cut = box_masks(numpy(params.box))
+    chosen = drawn(params).cutmix  # None: CutMix alone
+    cutmix = np.ones(lam.shape, bool) if chosen is None else chosen
+    cut = box_masks(drawn(params).box)
     own[cutmix] = (~cut[cutmix]).astype("float32")
     return own
 
@@ -83,7 +86,7 @@ def test_cutmix_pastes_the_box_into_integer_and_one_hot_masks():
     box = np.array([[1, 5, 2, 9], [0, 8, 0, 12], [3, 4, 6, 7], [0, 0, 0, 0]], "int32")
     params = MixParams(
         lam=np.array([1 - 28 / 96, 0.0, 1 - 1 / 96, 1.0], "float32"),
-        perm=np.array([2, 3, 0, 1], "int32"), box=box, cutmix=True,
+        perm=np.array([2, 3, 0, 1], "int32"), regions=(Boxes(box),),
     )
     inside = box_masks(box)
     pasted = np.where(inside, masks[params.perm], masks)
@@ -110,7 +113,7 @@ def test_per_pixel_sample_weights_follow_their_pixels():
     box = np.array([[2, 6, 3, 8], [0, 0, 0, 0]], "int32")
     params = MixParams(
         lam=np.array([1 - 20 / 96, 1.0], "float32"), perm=np.array([1, 0], "int32"),
-        box=box, cutmix=True,
+        regions=(Boxes(box),),
     )
     inside = box_masks(box)
     for y in (masks, np.eye(CLASSES, dtype="float32")[masks]):
@@ -199,7 +202,7 @@ def test_an_output_at_another_resolution_is_not_per_pixel():
     # per-example weight, the pasted area.
     params = MixParams(
         lam=np.array([0.75, 1.0], "float32"), perm=np.array([1, 0], "int32"),
-        box=np.array([[0, 4, 0, 6], [0, 0, 0, 0]], "int32"), cutmix=True,
+        regions=(Boxes(np.array([[0, 4, 0, 6], [0, 0, 0, 0]], "int32")),),
     )
     masks = np.zeros((2, HEIGHT // 2, WIDTH // 2), "int32")
     y_pred = np.full((2, HEIGHT // 2, WIDTH // 2, CLASSES), 1 / CLASSES, "float32")

@@ -18,7 +18,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(REPO, "README.md")
 DOCS = os.path.join(REPO, "docs")
 # The pages whose examples build on one another, in reading order.
-GUIDES = ("guide.md", "tensorboard.md", "distribution.md")
+GUIDES = ("guide.md", "tensorboard.md", "distribution.md", "methods.md")
 
 
 def _python_blocks(path):
@@ -51,7 +51,7 @@ def test_guide_examples_run_in_reading_order(tmp_path, monkeypatch, capsys):
     namespace = _run(paths, {})
     assert namespace["restored"].alpha == 0.2
     assert namespace["net"].lambda_mode == "per_batch"
-    assert "Mixup: alpha=0.2" in capsys.readouterr().out
+    assert "Mixup: mix=Mixup(alpha=0.2)" in capsys.readouterr().out
     assert (tmp_path / "logs" / "readme_run" / "mixed_batch.png").exists()
     assert namespace["distributed"].mixup_config()["seed"] == 0
 

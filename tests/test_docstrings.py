@@ -55,5 +55,5 @@ def test_docstring_examples_run():
                 runner.run(test)
                 ran.append(test.name)
     # Every public function that shows `>>>` examples was run.
-    assert {"mixup_model.methods.mixup.blend", "mixup_model.beta.sample_beta"} <= set(ran)
+    assert {"mixup_model.convex.blend", "mixup_model.beta.sample_beta"} <= set(ran)
     assert runner.failures == 0, f"{runner.failures} docstring example(s) failed; see above"

@@ -15,6 +15,7 @@ from tests.backends import JIT_COMPILE
 from tests.backends import numpy
 from tests.helpers import assert_weights_equal
 from tests.helpers import draw_as_in_step
+from tests.helpers import drawn
 from tests.helpers import one_hot
 from tests.test_transmix import transmix_label
 
@@ -211,7 +212,7 @@ def _check_transmix_step(model, attention_layer, patches, jit, seed=0):
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
     probs, scores = _recorded_attention(attention_layer, model, numpy(mix_inputs(x, params)))
     attn = scores[:, :, 0, -patches:].mean(axis=1)  # the class token's row, the patches
-    targets = transmix_label(y, y[numpy(params.perm)], attn, numpy(params.box), SIZE)
+    targets = transmix_label(y, y[numpy(params.perm)], attn, drawn(params).box, SIZE)
     np.testing.assert_allclose(loss, np.mean(-np.sum(targets * np.log(probs), axis=1)), rtol=2e-5)
 
 

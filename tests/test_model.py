@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 from mixup_model import FunctionalMixupModel
+from mixup_model import Mixup
 from mixup_model import MixupModel
 from mixup_model.backend import current as backend
 from mixup_model.model import SEED_STATE_KEY
+from mixup_model.recording import StatisticsRecording
 from tests.backends import BACKEND
 from tests.backends import JIT
 from tests.backends import as_in_step
@@ -39,7 +41,7 @@ class SubclassedNet(MixupModel):
 
 # Keras rewrites `__bases__` of a Model subclass called with (inputs,
 # outputs); ours must stay as defined.
-BASES = (backend.TrainStep, keras.Model)
+BASES = (backend.TrainStep, StatisticsRecording, keras.Model)
 
 
 def _build(form, alpha=0.3, seed=1, input_shape=(6,)):
@@ -350,28 +352,17 @@ def test_keras_file_round_trip_keeps_settings_and_random_state(tmp_path, form):
     loaded = keras.models.load_model(path)  # safe_mode=True by default
     assert type(loaded) is type(model)
     assert loaded.mixup_config() == {
-        "alpha": 0.7,
-        "cutmix_alpha": 0.0,
-        "prob": 1.0,
-        "switch_prob": 0.5,
-        "lambda_mode": "per_sample",
-        "mode": "batch",
+        # The flat `alpha=0.7` as the object it builds.
+        "mix": keras.saving.serialize_keras_object(Mixup(0.7)),
         "label_smoothing": 0.0,
         "mix_layer": None,
         "mixed_inputs": None,
         "seed": 5,
-        "cutmix_minmax": None,
-        "correct_lam": True,
         "target_threshold": None,
         "regmixup_eta": 0.0,
         "transmix_layer": None,
-        "resizemix_alpha": 0.0,
-        "fmix_alpha": 0.0,
-        "resizemix_lam_range": [0.1, 0.8],
-        "fmix_decay_power": 3.0,
-        "fmix_max_soft": 0.0,
-        "method_probs": None,
     }
+    assert loaded.mix == Mixup(0.7) and loaded.alpha == 0.7
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     # The random state resumes where it stopped instead of replaying.
     np.testing.assert_array_equal(
@@ -416,7 +407,7 @@ def test_summary_shows_wrapped_layers_and_mixup_settings():
     _build("wrap").summary(print_fn=lambda line, **_: lines.append(line))
     text = "\n".join(lines)
     assert "Dense" in text and "Flatten" in text
-    assert "alpha=0.3" in text and "lambda_mode='per_sample'" in text
+    assert "mix=Mixup(alpha=0.3)" in text and "alpha=0.3, cutmix_alpha=0.0" in text
 
 
 def _outcome(model, x, y):
@@ -437,3 +428,27 @@ def test_out_of_range_labels_behave_as_kerass_own_sparse_loss(jit):
     assert mixup == plain
     if BACKEND != "jax":  # JAX's gather clamps the index: Keras's loss too
         assert plain != "finite"  # never trained on silently
+
+
+class HalfAndReversed(MixupModel):
+    """A `sample_mix_params` override as written for 0.1.0: two arguments,
+    returning its own `MixParams` (every example half its reversed partner)."""
+
+    def sample_mix_params(self, batch_size, image_size=None):
+        from mixup_model import MixParams
+        from keras import ops
+
+        super().sample_mix_params(batch_size, image_size)  # still callable
+        return MixParams(ops.full((batch_size,), 0.5), ops.arange(batch_size - 1, -1, -1, "int32"))
+
+
+def test_an_old_sample_mix_params_override_keeps_working():
+    from tests.helpers import two_term_cross_entropy
+
+    x, y = classification_data(n=8, input_shape=(4, 4, 1))
+    model = compile_sgd(HalfAndReversed(dense_classifier((4, 4, 1)), cutmix_alpha=1.0, seed=0))
+    mixed = 0.5 * x + 0.5 * x[::-1]
+    probs = numpy(model(mixed, training=True))
+    expected = two_term_cross_entropy(probs, y, np.full(8, 0.5), np.arange(8)[::-1])
+    loss = model.train_on_batch(x, y, return_dict=True)["loss"]
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)

@@ -13,6 +13,7 @@ from tests.backends import JIT_IDS
 from tests.backends import as_in_step
 from tests.backends import numpy
 from tests.backends import seed
+from tests.helpers import drawn
 from tests.helpers import classification_data
 from tests.helpers import compile_sgd
 from tests.helpers import dense_classifier
@@ -59,8 +60,8 @@ def test_elem_mode_gates_and_switches_each_example(jit):
     mixed_count = cut_count = total = 0
     for step in range(40):
         params = draw(seed(step, 1))
-        lam, perm, box = numpy(params.lam), numpy(params.perm), numpy(params.box)
-        cutmix = numpy(params.cutmix)
+        lam, perm, box = numpy(params.lam), numpy(params.perm), drawn(params).box
+        cutmix = drawn(params).cutmix
         assert cutmix.shape == (32,)
         mixed = lam < 1.0
         # Unmixed and mixup examples have no box.
@@ -83,8 +84,8 @@ def test_pair_mode_mixes_partners_complementarily(jit):
     methods = set()
     for step in range(10):
         params = draw(seed(step, 2))
-        lam, perm, box = numpy(params.lam), numpy(params.perm), numpy(params.box)
-        cutmix = numpy(params.cutmix)
+        lam, perm, box = numpy(params.lam), numpy(params.perm), drawn(params).box
+        cutmix = drawn(params).cutmix
         np.testing.assert_array_equal(perm[perm], np.arange(32))  # pairs
         assert np.all(perm != np.arange(32))  # an even batch: no one alone
         # A pair shares its lambda, method and box.

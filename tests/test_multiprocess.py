@@ -80,7 +80,8 @@ FRESH = textwrap.dedent(
     y = rng.integers(0, 3, 32)
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     print(json.dumps({
-        "config": model.mixup_config(), "saved_state": saved_state,
+        "config": model.mixup_config(), "rates": model.current_rates(),
+        "saved_state": saved_state,
         "state": np.asarray(model.mixup_seed_generator.state).tolist(),
         "loss": history.history["loss"],
     }))
@@ -130,7 +131,7 @@ def test_each_process_draws_for_its_own_examples(hosts):
 def test_a_fresh_process_loads_what_process_0_saved_and_trains(hosts):
     path, (first, _) = hosts
     report = run_python(FRESH, path, env=child_env(KERAS_BACKEND="jax"))
-    assert report["config"]["seed"] == 11 and report["config"]["cutmix_alpha"] == 1.0
+    assert report["config"]["seed"] == 11 and report["rates"]["cutmix_alpha"] == 1.0
     assert report["saved_state"] == first["seed_state"]
     assert report["state"] != report["saved_state"]  # it went on drawing
     assert np.all(np.isfinite(report["loss"]))

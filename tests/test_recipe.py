@@ -18,13 +18,12 @@ from mixup_model import mix_inputs
 from mixup_model import mix_targets
 from mixup_model.model import RATES_KEY
 from mixup_model.statistics import LAMBDA_METRIC
-from mixup_model.recipe import CUTMIX
-from mixup_model.recipe import FMIX
-from mixup_model.recipe import METHODS
-from mixup_model.recipe import MIXUP
-from mixup_model.recipe import RESIZEMIX
-from mixup_model.recipe import MethodOptions
-from mixup_model.recipe import sample_recipe_params
+from mixup_model import CutMix
+from mixup_model import FMix
+from mixup_model import Mixup
+from mixup_model import OneOf
+from mixup_model import ResizeMix
+from mixup_model.sizes import InputSizes
 from tests.backends import tensorflow_only
 from tests.backends import BACKEND
 from tests.backends import JIT_COMPILE
@@ -37,6 +36,7 @@ from tests.helpers import classification_data
 from tests.helpers import compile_sgd
 from tests.helpers import dense_classifier
 from tests.helpers import draw_as_in_step
+from tests.helpers import drawn
 from tests.helpers import two_term_cross_entropy
 from tests.test_resizemix_fmix import _resizemix_reference
 
@@ -45,14 +45,18 @@ PROBS = (0.4, 0.1, 0.2, 0.3)  # mixup, CutMix, ResizeMix, FMix
 ON = (1.0, 1.0, 1.0, 1.0)
 
 
-def _draw(jit, batch_size=64, rates=ON, probs=PROBS, **kwargs):
-    return as_in_step(
-        lambda s: sample_recipe_params(
-            batch_size, s, rates=rates, probs=probs, cut_sizes=SIZE,
-            mask_shape=SIZE, **kwargs,
-        ),
-        jit,
-    )
+KEYS = ("mixup", "cutmix", "resizemix", "fmix")
+MIXUP, CUTMIX, RESIZEMIX, FMIX = range(4)  # their places in the recipe
+
+
+def _draw(jit, batch_size=64, rates=ON, probs=PROBS, prob=1.0, mode="batch", **fmix):
+    """The draw of a recipe of the four methods (alpha 1), with `rates` as
+    a schedule set them."""
+    recipe = OneOf([Mixup(1.0), CutMix(1.0), ResizeMix(1.0), FMix(1.0, **fmix)],
+                   probs=list(probs), prob=prob, mode=mode)
+    values = dict(recipe.rates, **{f"{key}.alpha": r for key, r in zip(KEYS, rates)})
+    sizes = InputSizes(SIZE, SIZE)
+    return as_in_step(lambda s: recipe.draw(batch_size, s, values, sizes), jit)
 
 
 def _close(observed, p, n):  # within 5 binomial standard deviations
@@ -62,7 +66,8 @@ def _close(observed, p, n):  # within 5 binomial standard deviations
 def _regions_empty(params, examples):
     """Whether the examples' CutMix and ResizeMix boxes are empty and their
     FMix masks all 1."""
-    box, resize_box, mask = (numpy(r)[examples] for r in (params.box, params.resize_box, params.mask))
+    params = drawn(params)
+    box, resize_box, mask = (r[examples] for r in (params.box, params.resize_box, params.mask))
     return (
         np.all((box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]) == 0)
         and np.all((resize_box[:, 1] - resize_box[:, 0]) * (resize_box[:, 3] - resize_box[:, 2]) == 0)
@@ -70,29 +75,31 @@ def _regions_empty(params, examples):
     )
 
 
-def reference_mix(x, params):
+def reference_mix(x, params, keys=KEYS):
     """Each example by its method's numpy statement: mixup's blend, CutMix's
     box from the partner (timm's `_mix_elem`; a tube through a video's
     frames), mmpretrain's resize and paste (in every frame of a video),
     FMix's `mask * x + (1 - mask) * x[perm]` (channels last)."""
-    lam, perm, method = numpy(params.lam), numpy(params.perm), numpy(params.method)
+    params = drawn(params)
+    lam, perm = params.lam, params.perm
+    method = [keys[m] for m in params.method]
     video = x.ndim == 5
     if params.resize_box is not None:
-        box = numpy(params.resize_box)
+        box = params.resize_box
         frames = x.transpose(1, 0, 2, 3, 4) if video else x[None]
         resized = np.stack([_resizemix_reference(f, box, perm) for f in frames])
         resized = resized.transpose(1, 0, 2, 3, 4) if video else resized[0]
     out = x.astype(np.float64).copy()
     for i in range(len(x)):
-        if method[i] == MIXUP:
+        if method[i] == "mixup":
             out[i] = lam[i] * x[i] + (1 - lam[i]) * x[perm[i]]
-        elif method[i] == CUTMIX:
-            top, bottom, left, right = numpy(params.box)[i]
+        elif method[i] == "cutmix":
+            top, bottom, left, right = params.box[i]
             out[i, ..., top:bottom, left:right, :] = x[perm[i], ..., top:bottom, left:right, :]
-        elif method[i] == RESIZEMIX:
+        elif method[i] == "resizemix":
             out[i] = resized[i]
         else:
-            mask = numpy(params.mask)[i][..., None]
+            mask = params.mask[i][..., None]
             out[i] = mask * x[i] + (1 - mask) * x[perm[i]]
     return out
 
@@ -103,26 +110,27 @@ def test_methods_are_chosen_with_their_probabilities(mode):
     if BACKEND == "jax":  # the same numbers as eagerly, and 150 draws in seconds
         draw = compiled(draw, True)
     steps = 150 if mode == "batch" else 25
-    counts = np.zeros(len(METHODS))
+    counts = np.zeros(len(KEYS))
     mixed = total = 0
     for step in range(steps):
-        params = draw(seed(step, 11))
-        method, lam = numpy(params.method), numpy(params.lam)
+        raw = draw(seed(step, 11))
+        params = drawn(raw)
+        method, lam = params.method, params.lam
         if mode == "batch":  # one choice for the whole batch
             # (An FMix or CutMix example may keep all of itself: lam = 1.)
             assert len(set(method)) == 1
             method, lam = method[:1], np.min(lam, keepdims=True)
-        counts += np.bincount(method, minlength=len(METHODS))
+        counts += np.bincount(method, minlength=len(KEYS))
         mixed += int(np.sum(lam < 1))
         total += len(method)
         # The examples of other methods and unmixed ones have no region.
         for index, field in ((CUTMIX, "box"), (RESIZEMIX, "resize_box")):
-            region = numpy(getattr(params, field))
+            region = getattr(params, field)
             area = (region[:, 1] - region[:, 0]) * (region[:, 3] - region[:, 2])
-            owners = numpy(params.method) == index
+            owners = params.method == index
             assert np.all(area[~owners] == 0)
-        assert np.all(numpy(params.mask)[numpy(params.method) != FMIX] == 1.0)
-        assert _regions_empty(params, numpy(params.lam) == 1.0)
+        assert np.all(params.mask[params.method != FMIX] == 1.0)
+        assert _regions_empty(raw, params.lam == 1.0)
     for index, p in enumerate(PROBS):
         _close(counts[index], p, total)
     _close(mixed, 0.7, total)
@@ -130,7 +138,7 @@ def test_methods_are_chosen_with_their_probabilities(mode):
 
 def test_a_method_paused_by_its_rate_is_skipped_and_the_others_renormalised():
     draw = _draw(False, batch_size=2000, rates=(1.0, 0.0, 1.0, 0.0), mode="elem")
-    method = numpy(draw(seed(1, 2)).method)
+    method = drawn(draw(seed(1, 2))).method
     assert set(method) <= {MIXUP, RESIZEMIX}
     _close(np.sum(method == MIXUP), 0.4 / 0.6, len(method))
     params = _draw(False, rates=(0.0,) * 4, mode="elem")(seed(1, 2))
@@ -139,17 +147,18 @@ def test_a_method_paused_by_its_rate_is_skipped_and_the_others_renormalised():
 
 def test_pair_mode_partners_share_their_method_lambda_and_region():
     params = _draw(False, batch_size=32, mode="pair")(seed(4, 5))
-    perm = numpy(params.perm)
+    params = drawn(params)
+    perm = params.perm
     np.testing.assert_array_equal(perm[perm], np.arange(32))
     for field in ("method", "lam", "box", "resize_box", "mask"):
-        value = numpy(getattr(params, field))
+        value = getattr(params, field)
         np.testing.assert_array_equal(value[perm], value, err_msg=field)
 
 
 def test_each_example_is_mixed_by_its_own_method_alone():
     x = np.random.default_rng(0).normal(size=(64,) + SIZE + (2,)).astype("float32")
     params = _draw(False, mode="elem")(seed(7, 8))
-    assert set(numpy(params.method)) == set(range(len(METHODS)))
+    assert set(drawn(params).method) == set(range(len(KEYS)))
     mixed = as_in_step(lambda x: mix_inputs(x, params), False)(x)
     np.testing.assert_allclose(numpy(mixed), reference_mix(x, params), rtol=1e-5, atol=1e-5)
 
@@ -170,10 +179,10 @@ def _constant_images(batch_size):
 
 
 def test_label_weights_are_the_kept_areas_and_dense_targets_follow_the_pixels():
-    params = _draw(False, mode="elem", options=MethodOptions(fmix_max_soft=0.0))(seed(9, 1))
+    params = _draw(False, mode="elem", max_soft=0.0)(seed(9, 1))
     x = _constant_images(64)
     own_pixels = np.isclose(numpy(mix_inputs(x, params))[..., 0], x[..., 0])
-    method, lam = numpy(params.method), numpy(params.lam)
+    method, lam = drawn(params).method, drawn(params).lam
     # (An example that is its own partner keeps its pixels wherever it pastes.)
     pastes = (method != MIXUP) & (numpy(params.perm) != np.arange(64))
     assert pastes.sum() > 20
@@ -202,8 +211,7 @@ INPUTS = {
                                  mode="elem")),
 }
 # The methods each kind's draw must hold (so that each is checked).
-METHODS_OF = {"image": {MIXUP, CUTMIX, RESIZEMIX, FMIX}, "sequence": {MIXUP, FMIX},
-              "video": {RESIZEMIX, FMIX}}
+METHODS_OF = {"image": set(KEYS), "sequence": {"mixup", "fmix"}, "video": {"resizemix", "fmix"}}
 
 
 # Images with and without the compiled step's jit (XLA, `jax.jit`,
@@ -224,9 +232,10 @@ def test_the_compiled_step_trains_on_the_recipes_batch(kind, jit):
         model, 32, spatial[-2:] if len(spatial) > 1 else spatial, jit, mask_shape=spatial
     )
     assert np.any(numpy(params.lam) < 1)
-    assert set(numpy(params.method)) == METHODS_OF[kind]
+    keys = [m.key for m in model.recipe.methods]
+    assert {keys[m] for m in drawn(params).method} == METHODS_OF[kind]
     mixed = numpy(mix_inputs(x, params))
-    np.testing.assert_allclose(mixed, reference_mix(x, params), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(mixed, reference_mix(x, params, keys), rtol=1e-5, atol=1e-5)
     probs = numpy(model(mixed, training=True))
     expected = two_term_cross_entropy(probs, y, numpy(params.lam), numpy(params.perm))
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
@@ -246,7 +255,7 @@ def test_a_recipe_saves_and_loads_with_its_state(tmp_path):
     model.save(path)
     loaded = keras.models.load_model(path)
     assert loaded.mixup_config() == model.mixup_config()
-    assert loaded.method_probs == settings["method_probs"]
+    assert loaded.recipe.probs == tuple(settings["method_probs"].values())
     assert loaded.current_rates()["fmix_alpha"] == 1.5
     # The loaded model continues the random stream: the next step is the
     # same in both.
@@ -266,7 +275,7 @@ def test_tensorboard_statistics_record_each_methods_label_weights():
     statistics = MixupStatistics(num_images=0)
     model.set_mixup_statistics(statistics)
     params = draw_as_in_step(model, 16, (8, 8), JIT_COMPILE[0], mask_shape=(8, 8))
-    assert set(numpy(params.method)) == {RESIZEMIX, FMIX}
+    assert set(drawn(params).method) == {0, 1}  # ResizeMix, FMix
     model.train_on_batch(x, y)
     # The mean lambda is that of the kept areas (FMix's mask means).
     assert statistics.results()[LAMBDA_METRIC] == pytest.approx(float(np.mean(numpy(params.lam))), rel=1e-5)
@@ -326,8 +335,8 @@ def test_bad_recipe_settings_are_named(kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, input_shape, message",
     [
-        ({"resizemix_alpha": 1.0}, (12, 2), "`resizemix_alpha` > 0 needs an image input"),
-        ({"fmix_alpha": 1.0}, (6,), "`fmix_alpha` > 0 needs an image input"),
+        ({"resizemix_alpha": 1.0}, (12, 2), 'ResizeMix \\(`resizemix_alpha` > 0\\) needs an image input'),
+        ({"fmix_alpha": 1.0}, (6,), 'FMix \\(`fmix_alpha` > 0\\) needs an image input'),
     ],
 )
 def test_methods_refuse_inputs_they_cannot_cut(kwargs, input_shape, message):
@@ -340,8 +349,8 @@ def test_methods_refuse_inputs_they_cannot_cut(kwargs, input_shape, message):
 @tensorflow_only
 @pytest.mark.parametrize(
     "rate, input_shape, message",
-    [("fmix_alpha", (5, 2), "`fmix_alpha` > 0 needs the sizes"),
-     ("resizemix_alpha", (5, 5, 2), "`resizemix_alpha` > 0 needs the height and width")],
+    [("fmix_alpha", (5, 2), 'FMix \\(`fmix_alpha` > 0\\) needs the sizes'),
+     ("resizemix_alpha", (5, 5, 2), 'ResizeMix \\(`resizemix_alpha` > 0\\) needs the height and width')],
 )
 def test_fmix_and_resizemix_need_static_sizes(rate, input_shape, message):
     import tensorflow as tf

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mixup_model import MixupModel
-from mixup_model.methods import regmixup
+from mixup_model.steps import regmixup
 from tests.backends import JIT
 from tests.backends import numpy
 from tests.helpers import NUM_CLASSES

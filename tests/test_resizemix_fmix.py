@@ -14,6 +14,7 @@ from mixup_model.draws import sample_lambda
 from mixup_model.methods import fmix
 from mixup_model.methods import resizemix
 from mixup_model.params import MixParams
+from mixup_model.sizes import InputSizes
 
 
 def _numpy(x):
@@ -64,8 +65,8 @@ def test_resizemix_pixels_are_mmpretrains_resize_and_paste(image_size):
     box, _ = resizemix.sample_boxes(lam, image_size, np.array([4, 2], "int32"))
     box = _numpy(box)
     perm = rng.permutation(8).astype("int32")
-    params = MixParams(lam=lam, perm=perm, box=box)
-    ours = _numpy(resizemix.paste_resized(x, params))
+    params = MixParams(lam=lam, perm=perm)
+    ours = _numpy(resizemix.paste_resized(x, box, params))
     np.testing.assert_allclose(ours, _resizemix_reference(x, box, perm), atol=2e-6)
 
 
@@ -73,8 +74,8 @@ def test_resizemix_pastes_the_same_box_and_scale_in_every_frame():
     rng = np.random.default_rng(1)
     videos = rng.random((4, 3, 10, 12, 2), dtype=np.float32)
     box = np.array([[1, 7, 2, 10], [0, 10, 0, 12], [4, 6, 5, 6], [0, 0, 0, 0]], "int32")
-    params = MixParams(lam=np.ones(4, "float32"), perm=np.array([1, 2, 3, 0], "int32"), box=box)
-    ours = _numpy(resizemix.paste_resized(videos, params))
+    params = MixParams(lam=np.ones(4, "float32"), perm=np.array([1, 2, 3, 0], "int32"))
+    ours = _numpy(resizemix.paste_resized(videos, box, params))
     for frame in range(3):
         reference = _resizemix_reference(videos[:, frame], box, params.perm)
         np.testing.assert_allclose(ours[:, frame], reference, atol=2e-6)
@@ -106,7 +107,10 @@ def test_resizemix_boxes_are_rand_bbox_and_weights_the_area_left():
 
 def test_resizemix_draw_scales_lambda_into_its_range():
     seed = np.array([1, 5], "int32")
-    box, weight = resizemix.draw(256, 1.0, seed, (32, 32), lam_min=0.3, lam_max=0.6)
+    weight, region = resizemix.ResizeMix(1.0, lam_range=(0.3, 0.6)).draw(
+        256, {"alpha": 1.0}, seed, InputSizes((32, 32), None)
+    )
+    box = region.box
     lam_seed, box_seed = backend.split(backend.as_seed(seed), 2)
     scaled = _numpy(sample_lambda(256, 1.0, lam_seed)) * 0.3 + 0.3
     expected_box, expected_weight = resizemix.sample_boxes(scaled, (32, 32), box_seed)

@@ -8,11 +8,13 @@ import pytest
 from mixup_model import MixupModel
 from mixup_model import mix_inputs
 from mixup_model import paste_segments
+from mixup_model.mixing import first_cut_input
 from mixup_model import sample_batch_params
 from tests.backends import JIT
 from tests.backends import as_in_step
 from tests.backends import numpy
 from tests.backends import seed
+from tests.helpers import drawn
 from tests.helpers import NUM_CLASSES
 from tests.helpers import assert_fits_saves_and_loads
 from tests.helpers import classification_data
@@ -47,13 +49,13 @@ def test_segments_paste_partner_steps_with_length_weights(jit, data_format):
     draw = _segments(jit)  # compiled once, for every seed
     for step in range(4):
         params = draw(seed(step, 5))
-        assert params.box is None
-        mixed = numpy(paste_segments(x, params, data_format))
+        assert drawn(params).box is None
+        mixed = numpy(paste_segments(x, drawn(params).segment, params, data_format))
         if data_format == "channels_first":
             mixed, source = np.moveaxis(mixed, 1, -1), np.moveaxis(x, 1, -1)
         else:
             source = x
-        lam, perm, segment = numpy(params.lam), numpy(params.perm), numpy(params.segment)
+        lam, perm, segment = numpy(params.lam), numpy(params.perm), drawn(params).segment
         for i in range(N):
             start, end = segment[i]
             inside = np.zeros(STEPS, bool)
@@ -74,7 +76,7 @@ def test_unclipped_segment_length_is_steps_times_one_minus_lambda():
         N, seed(1, 6), alpha=0.0, cutmix_alpha=1.0, sequence_length=STEPS,
         mixup=False, cutmix=True, correct_lam=False,
     )
-    lam, segment = numpy(params.lam), numpy(params.segment)
+    lam, segment = numpy(params.lam), drawn(params).segment
     length = segment[:, 1] - segment[:, 0]
     unclipped = (segment[:, 0] > 0) & (segment[:, 1] < STEPS)
     assert unclipped.sum() > 5
@@ -89,7 +91,7 @@ def test_segment_minmax_draws_lengths_in_range(jit):
     draw = _segments(jit, cutmix_minmax=(0.2, 0.5))  # compiled once
     for step in range(10):
         params = draw(seed(step, 7))
-        segment = numpy(params.segment)
+        segment = drawn(params).segment
         lengths += (segment[:, 1] - segment[:, 0]).tolist()
         assert np.all(segment[:, 0] >= 0) and np.all(segment[:, 1] <= STEPS)
     assert set(lengths) == set(range(int(STEPS * 0.2), int(STEPS * 0.5)))
@@ -103,8 +105,8 @@ def test_sequence_classifier_trains_on_cut_sequences(jit):
         jit=jit,
     )
     params = draw_as_in_step(model, 16, (STEPS,), jit)
-    assert params.segment is not None and np.any(numpy(params.lam) < 1)
-    probs = numpy(model(numpy(paste_segments(x, params)), training=True))
+    assert drawn(params).segment is not None and np.any(numpy(params.lam) < 1)
+    probs = numpy(model(numpy(paste_segments(x, drawn(params).segment, params)), training=True))
     expected = two_term_cross_entropy(probs, y, numpy(params.lam), numpy(params.perm))
     loss = model.train_on_batch(x, y, return_dict=True)["loss"]
     np.testing.assert_allclose(loss, expected, rtol=1e-4)
@@ -130,13 +132,13 @@ def test_per_step_targets_take_the_partner_inside_the_segment(jit):
         MixupModel(sequence_tagger(), alpha=0.0, cutmix_alpha=1.0, seed=3), jit=jit
     )
     params = draw_as_in_step(model, 16, (STEPS,), jit)
-    segment, perm = numpy(params.segment), numpy(params.perm)
+    segment, perm = drawn(params).segment, numpy(params.perm)
     inside = np.zeros((16, STEPS), bool)
     for i, (start, end) in enumerate(segment):
         inside[i, start:end] = True
     assert inside.any()
     target = np.where(inside, tags[perm], tags)  # step by step
-    probs = numpy(model(numpy(paste_segments(x, params)), training=True))
+    probs = numpy(model(numpy(paste_segments(x, drawn(params).segment, params)), training=True))
     rows, steps = np.indices(target.shape)
     expected = np.mean(-np.log(probs[rows, steps, target]))
     loss = model.train_on_batch(x, tags, return_dict=True)["loss"]
@@ -155,9 +157,9 @@ def test_an_image_input_takes_the_box_and_a_sequence_input_is_blended():
     rng = np.random.default_rng(4)
     x = [rng.normal(size=(8, 4, 6, 1)).astype("float32"),
          rng.normal(size=(8, STEPS, CHANNELS)).astype("float32")]
-    assert model._cut_input(x) is x[0]
+    assert first_cut_input(x) is x[0]
     params = model.sample_mix_params(8, (4, 6))
-    assert params.segment is None and params.box is not None
+    assert drawn(params).segment is None and drawn(params).box is not None
     lam, perm = numpy(params.lam), numpy(params.perm)
     _, series_mixed = mix_inputs(x, params)
     np.testing.assert_allclose(

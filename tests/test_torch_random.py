@@ -165,7 +165,10 @@ def _script(model):
             model.mixup_seed_generator.state.assign(np.array([0, 5], "int32"))
         batch = 5 if step in (50, 51, 60) else 12
         params = model.sample_mix_params(batch, image_size=(8, 8))
-        out.append([p.numpy().copy() for p in params if isinstance(p, torch.Tensor)])
+        out.append([
+            np.asarray(p.numpy().copy() if isinstance(p, torch.Tensor) else p)
+            for p in keras.tree.flatten(params) if p is not None
+        ])
     return out
 
 
@@ -199,10 +202,18 @@ def test_compiled_draws_are_the_eager_draws():
     )
 
 
-def test_the_mixup_or_cutmix_switch_is_a_tensor():
-    # No Python bool (a host read, and a graph per method under compile).
-    params = _mixup_cutmix().sample_mix_params(12, image_size=(8, 8))
-    assert isinstance(params.cutmix, torch.Tensor) and params.cutmix.dim() == 0
+def test_the_batch_method_is_read_once_per_block_on_a_cpu():
+    # Eagerly on a CPU, each step knows its batch's method on the host (read
+    # once per block of drawn steps), so it applies the chosen method alone;
+    # the other method's region is empty.
+    model = _mixup_cutmix()
+    for _ in range(6):
+        params = model.sample_mix_params(12, image_size=(8, 8))
+        assert isinstance(params.method, int) and params.method in (0, 1)
+        assert params.regions[0] is None  # mixup's
+        box = params.regions[1].box.numpy()
+        area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
+        assert params.method == 1 or np.all(area == 0)
 
 
 def _dynamo_counts(model, x, y, monkeypatch):

@@ -10,7 +10,8 @@ import pytest
 from keras import ops
 
 from mixup_model import MixupModel
-from mixup_model.methods import transmix
+from mixup_model.steps import transmix
+from mixup_model.methods import cutmix
 from mixup_model.mixing import mix_inputs
 from mixup_model.params import MixParams
 from tests.backends import JIT_COMPILE
@@ -18,6 +19,7 @@ from tests.backends import JIT_IDS
 from tests.backends import numpy
 from tests.helpers import NUM_CLASSES
 from tests.helpers import draw_as_in_step
+from tests.helpers import drawn
 from tests.helpers import one_hot
 
 IMAGE = (8, 8, 1)
@@ -90,10 +92,11 @@ def _expected_loss(model, scores_of, x, y, params):
     mixed = numpy(mix_inputs(x, params))
     probs = numpy(model(mixed, training=False))
     attn = numpy(scores_of(mixed))[:, :, 0, 1:].mean(axis=1)
-    perm, box, lam = numpy(params.perm), numpy(params.box), numpy(params.lam)
+    params = drawn(params)
+    perm, box, lam = params.perm, params.box, params.lam
     targets = transmix_label(y, y[perm], attn, box, IMAGE[:2])
-    if params.cutmix is not None and not isinstance(params.cutmix, bool):
-        cut = np.broadcast_to(numpy(params.cutmix), (len(y),))
+    if params.cutmix is not None:
+        cut = params.cutmix
         blended = lam[:, None] * y + (1 - lam[:, None]) * y[perm]
         targets = np.where(cut[:, None], targets, blended)
     return np.mean(-np.sum(targets * np.log(probs), axis=1))
@@ -148,7 +151,9 @@ def test_own_weights_against_the_official_formula():
     scores = rng.random((3, 2, 17, 17)).astype("float32")
     scores /= scores.sum(-1, keepdims=True)
     box = np.array([[0, 4, 0, 4], [2, 8, 1, 3], [0, 0, 0, 0]], "int32")
-    params = MixParams(lam=np.ones(3, "float32"), perm=np.array([1, 2, 0], "int32"), box=box, cutmix=True)
+    params = MixParams(
+        lam=np.ones(3, "float32"), perm=np.array([1, 2, 0], "int32"), regions=(cutmix.Boxes(box),)
+    )
     own = numpy(transmix.own_weights(params, scores, (8, 8), (4, 4)))
     eye = np.eye(3)
     expected = transmix_label(eye, np.zeros((3, 3)), scores[:, :, 0, 1:].mean(1), box, (8, 8))

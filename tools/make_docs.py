@@ -527,7 +527,141 @@ def scaling_minutes():
     return f"{load('scaling_cpu.json')['seconds'] / 60:.0f}"
 
 
+
+# -- Methods (from their docstrings) -------------------------------------------
+
+
+def _docstring_sections(doc):
+    """`(summary, {section: {name: text}})` of a Google-style docstring."""
+    import inspect
+
+    lines = inspect.cleandoc(doc).splitlines()
+    summary, sections, section, name = [], {}, None, None
+    for line in lines:
+        header = re.fullmatch(r"(Args|Attributes|Returns|Raises|Example):", line.strip())
+        if header and not line.startswith(" "):
+            section, name = header.group(1), None
+            sections[section] = {}
+        elif section is None:
+            summary.append(line)
+        elif section in ("Args", "Attributes"):
+            item = re.match(r"    (\w+): (.*)", line)
+            if item:
+                name = item.group(1)
+                sections[section][name] = item.group(2)
+            elif name and line.strip():
+                sections[section][name] += " " + line.strip()
+    return " ".join(x.strip() for x in summary if x.strip()), sections
+
+
+def _signature(cls):
+    import inspect
+
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return ", ".join(f"{p.name}={p.default!r}" for p in parameters)
+
+
+def methods_reference():
+    """A section per registered batch method, from its module's and its
+    class's docstrings: what it does, after which reference, its options
+    and the flat arguments that build it."""
+    import inspect
+
+    from mixup_model.methods import BATCH_METHODS
+
+    out = []
+    for cls in BATCH_METHODS:
+        module = sys.modules[cls.__module__]
+        title, _, body = inspect.getdoc(module).partition("\n\n")
+        _, sections = _docstring_sections(cls.__doc__)
+        flat_of = {argument: name for name, argument in cls.flat_arguments.items()}
+        rows = [[f"`{name}`", f"`{flat_of.get(name, '')}`", text]
+                for name, text in sections.get("Args", {}).items()]
+        out += [
+            f"### {cls.caption}: `{cls.__name__}({_signature(cls)})`",
+            "",
+            " ".join(title.split()),
+            "",
+            body.strip(),
+            "",
+            markdown_table(["argument", "flat argument", "meaning"], rows),
+            "",
+        ]
+    return "\n".join(out).rstrip()
+
+
+def flat_arguments():
+    """`MixupModel`'s flat arguments: what each builds, and its default."""
+    from mixup_model import flat
+    from mixup_model.methods import BATCH_METHODS
+
+    owners = {name: (cls, argument) for cls in BATCH_METHODS
+              for name, argument in cls.flat_arguments.items()}
+    rows = []
+    for name, default in flat.FLAT_ARGUMENTS.items():
+        if name in owners:
+            cls, argument = owners[name]
+            builds = f"`{cls.__name__}({argument}=...)`"
+        elif name == "method_probs":
+            builds = "`OneOf(probs=...)`, by method key"
+        else:
+            builds = f"`OneOf({name}=...)`"
+        rows.append([f"`{name}`", f"`{default!r}`", builds])
+    return markdown_table(["flat argument", "default", "builds"], rows)
+
+
+RECIPE_METHODS = ("mixup", "cutmix_alone", "resizemix", "fmix")
+
+
+def _recipe_rows():
+    for backend, name in (("tensorflow", "benchmark_cpu_recipe.json"),
+                          ("jax", "benchmark_cpu_recipe_jax.json"),
+                          ("torch", "benchmark_cpu_recipe_torch.json")):
+        for row in load(name)["rows"]:
+            results = row["results"]
+            extras = [results[v]["ratio_vs_plain"] - 1.0 for v in RECIPE_METHODS]
+            mean_extra = sum(extras) / len(extras)
+            yield backend, row, results, mean_extra
+
+
+def recipe_steps():
+    """Each method alone and the recipe of the four, per batch and per
+    example: step cost ÷ the plain step's, and the per-batch recipe's extra
+    cost ÷ the mean of its methods' extra costs."""
+    head = ["backend", "compiled", "(a) ms/step", "A/A control", "(b) mixup", "(b) CutMix",
+            "(b) ResizeMix", "(b) FMix", "mean extra", "(b) recipe per batch",
+            "its extra ÷ mean extra", "(b) recipe per example"]
+    compiled = {"tensorflow": {False: "graph", True: "XLA"}, "jax": {True: "jit", False: "eager"},
+                "torch": {False: "eager", True: "compile"}}
+    rows = []
+    for backend, row, results, mean_extra in _recipe_rows():
+        recipe_extra = results["recipe"]["ratio_vs_plain"] - 1.0
+        rows.append(
+            [backend, compiled[backend][row["jit"]], f"{results['plain']['ms_per_step']:.1f}"]
+            + [format_ratio(results[v]) for v in ("plain_aa",) + RECIPE_METHODS]
+            + [f"{mean_extra:+.3f}", format_ratio(results["recipe"]),
+               f"{recipe_extra / mean_extra:.2f}", format_ratio(results["recipe_elem"])]
+        )
+    return markdown_table(head, rows)
+
+
+def fmix_parts():
+    """FMix's parts timed alone and beside the partners' sort, per backend."""
+    parts = ("normals", "noise", "threshold", "mask", "perm", "uniform_noise")
+    head = ["backend"] + [f"{p}" for p in parts] + [f"{p} + sort" for p in parts if p != "perm"]
+    rows = []
+    for backend in ("tensorflow", "jax"):
+        ms = load(f"fmix_parts_cpu_{backend}.json")["ms"]
+        rows.append([backend] + [f"{ms[p]:.2f}" for p in parts]
+                    + [f"{ms[p + '+perm']:.2f}" for p in parts if p != "perm"])
+    return markdown_table(head, rows)
+
+
 TABLES = {
+    "fmix_parts": fmix_parts,
+    "recipe_steps": recipe_steps,
+    "methods": methods_reference,
+    "flat_arguments": flat_arguments,
     "regmixup": regmixup_table,
     "regmixup_verdicts": regmixup_verdicts,
     "regmixup_selection": regmixup_selection,

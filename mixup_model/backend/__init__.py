@@ -10,8 +10,9 @@ Keras chooses its trainer:
 - `replica_seed`: a per-replica seed where replicas mix their own batches;
 - `StepDraws`: how the step calls the sampler with its seed (on eager
   PyTorch, the draws of several steps at once);
-- `CONDITIONALS_IN_GRAPH`: whether `ops.cond` on a tensor stays in the
-  compiled graph (not on PyTorch, which reads the predicate on the host);
+- `conditional_in_graph(x)`: whether `ops.switch` on the tensor `x` stays
+  in the compiled graph (not on PyTorch, which reads the index on the host,
+  nor in eager JAX);
 - `blend_rows`: `methods.mixup.blend` in the backend's own ops where Keras's
   per-op dispatch costs more than the arithmetic (eager PyTorch), or None;
 - `TrainStep`: the mixin whose `train_step` matches the backend trainer's

@@ -21,6 +21,7 @@ draws anew from the current values.
 """
 
 import torch
+import torch.utils._pytree as pytree
 
 from mixup_model.backend.step_draws import StepDraws
 
@@ -82,7 +83,14 @@ class DrawAhead(StepDraws):
 
 class _Block:
     """The draws of `rows` consecutive steps from `state`, and what they
-    were drawn from."""
+    were drawn from.
+
+    A draw is a `MixParams`, whose regions nest tuples of tensors: its
+    tensors are drawn in one `torch.vmap`, and the rest of its structure
+    (the `None`s and Python values that say what was traced) is kept. A
+    method chosen for the whole batch is read to the host once for the
+    block, so that each step applies the chosen method alone.
+    """
 
     def __init__(self, sampler, state, rates, rows, first_advance):
         self.rows = rows
@@ -96,21 +104,26 @@ class _Block:
 
             def tensors_of_draw(seed):
                 params = sampler(seed, rates)
-                # The draw's structure: where its tensors are, and the
-                # `None`s and Python bools that say what was traced.
+                method = params.method
+                leaves, spec = pytree.tree_flatten(params._replace(method=None))
                 structure.append(
-                    params._replace(
-                        **{
-                            name: _TENSOR
-                            for name, v in params._asdict().items()
-                            if isinstance(v, torch.Tensor)
-                        }
-                    )
+                    (spec, [_TENSOR if isinstance(v, torch.Tensor) else v for v in leaves], method)
                 )
-                return tuple(v for v in params if isinstance(v, torch.Tensor))
+                tensors = tuple(v for v in leaves if isinstance(v, torch.Tensor))
+                return tensors + ((method,) if isinstance(method, torch.Tensor) else ())
 
             self.values = torch.vmap(tensors_of_draw)(seeds)
-        self.structure = structure[0]
+        self.spec, self.leaves, method = structure[0]
+        self.method = method  # None, or a Python value of the draw's
+        self.host_methods = None
+        if isinstance(method, torch.Tensor):
+            self.method = _TENSOR
+            if self.values[-1].dim() == 1 and self.values[-1].device.type == "cpu":
+                # The batch's method, one per step: read once for the block,
+                # so each step applies the chosen one alone. (On a GPU the
+                # read would wait for the device: there every method is
+                # applied and each example selects its own, in the stream.)
+                self.host_methods = self.values[-1].tolist()
 
     def _unchanged(self, rates):
         return rates is self.rates and rates._version == self.rates_version
@@ -133,6 +146,10 @@ class _Block:
 
     def take(self, row):
         values = iter(self.values)
-        return type(self.structure)(
-            *(next(values)[row] if v is _TENSOR else v for v in self.structure)
-        )
+        leaves = [next(values)[row] if v is _TENSOR else v for v in self.leaves]
+        method = self.method
+        if self.host_methods is not None:
+            method = self.host_methods[row]
+        elif method is _TENSOR:
+            method = self.values[-1][row]
+        return pytree.tree_unflatten(leaves, self.spec)._replace(method=method)

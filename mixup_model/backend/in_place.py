@@ -15,11 +15,11 @@ class InPlaceTrainStep:
         if begun is None:
             return super().train_step(data)
         step, mixed_data = begun
-        # `try`/`finally` rather than `with self._mixing(step)`: the Keras
+        # `try`/`finally` rather than `with ...mixing(step)`: the Keras
         # step's `backward()` breaks `torch.compile`'s graph, and dynamo
         # cannot resume a graph inside a generator's context manager (it
         # would compile the rest of the step as further graphs).
-        steps = self._traced_steps()
+        steps = self._step_context.local
         steps.current = step
         try:
             return super().train_step(mixed_data)

@@ -15,8 +15,12 @@ from keras import StatelessScope
 from mixup_model.backend.step_draws import StepDraws  # noqa: F401
 
 
-# `jax.lax.cond` is part of the jitted program.
-CONDITIONALS_IN_GRAPH = True
+def conditional_in_graph(x):
+    """Whether `ops.switch` on `x` stays in the compiled program: under
+    `jax.jit`. (Eagerly, `lax.switch` compiles its branches alone, whose
+    arithmetic may differ in the last bit from the eager ops: a recipe then
+    computes every method, as before there was a switch.)"""
+    return isinstance(x, jax.core.Tracer)
 
 # `methods.mixup.blend` is written in `keras.ops`, which cost nothing in a compiled step.
 blend_rows = None
@@ -82,7 +86,7 @@ class TrainStep:
             _current_value(scope, variable, value)
             for variable, value in zip(self.non_trainable_variables, non_trainable)
         ]
-        with self._mixing(step):
+        with self._step_context.mixing(step):
             return super().train_step(
                 (trainable, non_trainable, optimizer_variables, metrics),
                 mixed_data,

@@ -19,8 +19,10 @@ from mixup_model.backend.step_draws import StepDraws  # noqa: F401
 # Variables are assigned in place, in the traced step or eagerly.
 from mixup_model.backend.in_place import InPlaceTrainStep as TrainStep  # noqa: F401
 
-# `tf.cond` is a graph op (and XLA compiles it).
-CONDITIONALS_IN_GRAPH = True
+def conditional_in_graph(x):
+    """Whether `ops.switch` on `x` stays in the compiled step: always
+    (`tf.switch_case` is a graph op, and XLA compiles it)."""
+    return True
 
 # `methods.mixup.blend` is written in `keras.ops`, which cost nothing in a compiled step.
 blend_rows = None

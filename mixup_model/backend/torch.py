@@ -31,9 +31,12 @@ from mixup_model.backend.threefry import threefry2x32
 # Variables are assigned in place, in the traced step or eagerly.
 from mixup_model.backend.in_place import InPlaceTrainStep as TrainStep  # noqa: F401
 
-# Keras's `ops.cond` on PyTorch is a Python `if` on the predicate: a read to
-# the host, and a graph break under `torch.compile`.
-CONDITIONALS_IN_GRAPH = False
+def conditional_in_graph(x):
+    """Never: Keras's `ops.switch` on PyTorch is a Python `if` on the index,
+    a read to the host and a graph break under `torch.compile`. (Eagerly,
+    a per-batch choice is read on the host once per block of drawn steps,
+    `draw_ahead`, and applied alone.)"""
+    return False
 
 _SPLIT_STREAM = 1
 _FOLD_IN_STREAM = 2

@@ -1,64 +1,38 @@
 """CutMix (Yun et al., ICCV 2019): paste a region of the partner.
 
-The method's three parts, as every batch method in `mixup_model.methods`
-has them:
-
-- draw: a box per example for images (rank 4) and videos (rank 5, one box
-  through all frames), a segment of steps for sequences (rank 3), sized from
-  lambda ~ Beta(cutmix_alpha, cutmix_alpha) or timm's `cutmix_minmax`
-  (`draw`, `sample_boxes`, `sample_segments`);
-- apply: each example with its region taken from its partner
-  (`paste_boxes`, `paste_segments`);
-- own weight: the fraction left unpasted, exact after clipping; for outputs
-  per pixel (step) of the cut input, a map that is 0 inside the region and 1
-  outside (`own_weights`).
+- `CutMix(alpha, minmax, correct_lam)`: the method. Its draw is a box per
+  example for images (rank 4) and videos (rank 5, one box through all
+  frames: a tube), a segment of steps for sequences (rank 3), sized from
+  lambda ~ Beta(alpha, alpha) or timm's `cutmix_minmax` (`sample_boxes`,
+  `sample_segments`);
+- its regions, `Boxes` and `Segments`: each example with its region taken
+  from its partner (`paste_boxes`, `paste_segments`), and the fraction left
+  unpasted as its weight, exact after clipping; for outputs per pixel (step)
+  of the cut input, a map that is 0 inside the region and 1 outside.
 """
 
-import keras
+import typing
+
 from keras import ops
 
+from mixup_model.arguments import check_bool
+from mixup_model.arguments import check_box_fraction_range
 from mixup_model.backend import current as backend
 from mixup_model.draws import MIN_CONCENTRATION
 from mixup_model.draws import sample_lambda
+from mixup_model.methods.base import BatchMethod
+from mixup_model.methods.base import register
 from mixup_model.shards import take_partners
+from mixup_model.sizes import BOX_RANKS
+from mixup_model.sizes import SEGMENT_RANK
+from mixup_model.sizes import image_size_of
+from mixup_model.sizes import spatial_axes
 from mixup_model.tensors import as_floating
 from mixup_model.tensors import fit_rank
 from mixup_model.tensors import same_dims
 
-# What `MixupModel` calls the method, and the rate that switches it on.
-NAME = "CutMix"
-RATE = "cutmix_alpha"
-
-# Ranks that CutMix pastes boxes into: images `(batch, H, W, C)` and
-# videos `(batch, T, H, W, C)` (one box through all frames: a tube).
-BOX_RANKS = (4, 5)
-
-
-# Sequences `(batch, T, C)` get segments along T instead.
-SEGMENT_RANK = 3
-
-
-def spatial_axes(data_format=None, rank=4):
-    """The axes CutMix cuts along in a batch of `rank`: H and W of images
-    (rank 4) and videos (rank 5), T of sequences (rank 3)."""
-    data_format = data_format or keras.config.image_data_format()
-    if rank == SEGMENT_RANK:
-        return (1,) if data_format == "channels_last" else (2,)
-    first = rank - 3 if data_format == "channels_last" else rank - 2
-    return first, first + 1
-
-
-def image_size_of(x, data_format=None):
-    """The sizes CutMix cuts along: `(height, width)` of an image (rank 4)
-    or video (rank 5) batch, `(steps,)` of a sequence batch (rank 3); ints,
-    or scalar tensors for dimensions unknown when tracing."""
-    shape = ops.shape(x)
-    return tuple(shape[axis] for axis in spatial_axes(data_format, len(x.shape)))
-
-
-def static_cut_dims(x, data_format=None):
-    """`image_size_of` as static dims: ints, None where unknown."""
-    return tuple(x.shape[axis] for axis in spatial_axes(data_format, len(x.shape)))
+# Where they were before `mixup_model.sizes`.
+from mixup_model.sizes import static_cut_dims  # noqa: F401,E402
 
 
 def _uniform_below(shape, seed, limit):
@@ -183,31 +157,80 @@ def sample_segments(lam, length, seed, minmax=None, correct_lam=True):
     return segment, _cut_weight(spans, (length,))
 
 
-def draw(batch_size, cutmix_alpha, seed, sizes, lambda_mode="per_sample",
-         minmax=None, correct_lam=True):
-    """CutMix's regions in a recipe (`sample_batch_params`).
+@register
+class CutMix(BatchMethod):
+    """CutMix: a box (segment) of each example taken from its partner.
 
     Args:
-        batch_size: Number of examples.
-        cutmix_alpha: The concentration (clamped to a small positive value:
-            a rate scheduled to 0 switches CutMix off by the recipe's gate).
-        seed: A stateless seed of shape `(2,)`.
-        sizes: `(height, width)` of images (boxes) or `(steps,)` of
-            sequences (segments).
-        lambda_mode: `"per_sample"` or `"per_batch"` lambda.
-        minmax, correct_lam: As in `sample_boxes`.
+        alpha: The concentration of `Beta(alpha, alpha)` that sizes the
+            boxes, a finite float >= 0 (0 pauses the method in a recipe).
+        minmax: Optional `(low, high)`, `0 < low < high <= 1` (timm's
+            `cutmix_minmax`): each box's height and width are drawn
+            uniformly between these fractions of the image's, placed where
+            they fit, in place of a box from `alpha`; the label weight is the
+            box's area.
+        correct_lam: Weight the labels by the area actually pasted after
+            clipping at the border (`True`), or by the drawn lambda (timm's
+            `correct_lam=False`).
 
-    Returns:
-        `(region, lam)`: int32 boxes `(batch, 4)` or segments `(batch, 2)`,
-        and each example's weight of its own target.
+    Example:
+
+    >>> CutMix(1.0, minmax=(0.2, 0.8))
+    CutMix(alpha=1.0, minmax=(0.2, 0.8), correct_lam=True)
     """
-    lam_seed, region_seed = backend.split(backend.as_seed(seed), 2)
-    drawn = sample_lambda(
-        batch_size, ops.maximum(cutmix_alpha, MIN_CONCENTRATION), lam_seed, lambda_mode
-    )
-    sampler = sample_boxes if len(sizes) == 2 else sample_segments
-    size = sizes if len(sizes) == 2 else sizes[0]
-    return sampler(drawn, size, region_seed, minmax, correct_lam)
+
+    key = "cutmix"
+    caption = "CutMix"
+    seed_fold = 1
+    flat_arguments = {
+        "cutmix_alpha": "alpha", "cutmix_minmax": "minmax", "correct_lam": "correct_lam",
+    }
+
+    def __init__(self, alpha=1.0, minmax=None, correct_lam=True):
+        super().__init__(alpha)
+        self.minmax = check_box_fraction_range(self._argument("minmax"), minmax)
+        self.correct_lam = check_bool(self._argument("correct_lam"), correct_lam)
+
+    def get_config(self):
+        return {
+            "alpha": self.alpha,
+            "minmax": None if self.minmax is None else tuple(self.minmax),
+            "correct_lam": self.correct_lam,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("minmax") is not None:
+            config["minmax"] = tuple(config["minmax"])
+        return cls(**config)
+
+    def draw(self, batch_size, rates, seed, sizes, lambda_mode="per_sample"):
+        lam_seed, region_seed = backend.split(backend.as_seed(seed), 2)
+        # Clamped: a rate scheduled to 0 pauses CutMix by the recipe's gate.
+        alpha = ops.maximum(rates["alpha"], MIN_CONCENTRATION)
+        drawn = sample_lambda(batch_size, alpha, lam_seed, lambda_mode)
+        cut = tuple(sizes.cut)
+        if len(cut) == 2:
+            box, lam = sample_boxes(drawn, cut, region_seed, self.minmax, self.correct_lam)
+            return lam, Boxes(box)
+        segment, lam = sample_segments(drawn, cut[0], region_seed, self.minmax, self.correct_lam)
+        return lam, Segments(segment)
+
+    def empty_region(self, batch_size, sizes):
+        if len(tuple(sizes.cut)) == 2:
+            return Boxes(ops.zeros((batch_size, 4), "int32"))
+        return Segments(ops.zeros((batch_size, 2), "int32"))
+
+    def check_input(self, x, shapes):
+        if x is None:
+            raise ValueError(
+                f"{self.caption} (`cutmix_alpha` > 0) needs an image input of rank 4 "
+                "(batch, height, width, channels), a video input of rank 5 "
+                "(batch, frames, height, width, channels) or a sequence input "
+                "of rank 3 (batch, steps, channels) to paste cuts into; the "
+                f"model's inputs have shapes {shapes}."
+            )
 
 
 def box_mask(box, image_size):
@@ -228,37 +251,92 @@ def segment_mask(segment, length):
     return ops.logical_and(steps >= segment[:, 0:1], steps < segment[:, 1:2])
 
 
-def cut_mask(params, sizes):
-    """Bool `(batch, *sizes)`: True where CutMix pastes from the partner
-    (the box of `params` for two sizes, its segment for one)."""
-    if len(sizes) == 1:
-        return segment_mask(params.segment, sizes[0])
-    return box_mask(params.box, sizes)
-
-
-def paste(x, params, data_format, into=None):
-    """`x` (or `into`, of its shape) with each example's cut (box or
-    segment) taken from its partner in `x`."""
-    x = as_floating(x)
-    into = x if into is None else into
-    return ops.where(cut_mask_of(x, params, data_format), take_partners(x, params.perm), into)
-
-
-def cut_mask_of(x, params, data_format=None):
-    """`cut_mask` for the batch `x`, of `x`'s rank: True inside each
-    example's cut, broadcast over the axes that are not cut (channels, and
-    the frames of a video)."""
+def _broadcast_cut(mask, x, data_format):
+    """A `(batch, *sizes)` mask with ones inserted for `x`'s other axes
+    (channels, and the frames of a video)."""
     rank = len(x.shape)
     axes = spatial_axes(data_format, rank)
-    mask = cut_mask(params, image_size_of(x, data_format))
-    # (batch, *sizes) -> ones everywhere but the batch and cut axes.
     for axis in range(1, rank):
         if axis not in axes:
             mask = ops.expand_dims(mask, axis)
     return mask
 
 
-def paste_boxes(x, params, data_format=None):
+def _per_cell_sizes(y_pred, cut_dims, count):
+    """The runtime sizes of an output per pixel (step) of the cut input, or
+    None: its dims between the batch and the last (classes) axis are the
+    cut input's `cut_dims`, of `count` axes."""
+    if cut_dims is None or len(cut_dims) != count:
+        return None
+    if not same_dims(tuple(y_pred.shape)[1:-1], tuple(cut_dims)):
+        return None
+    return tuple(ops.shape(y_pred)[1 : 1 + count])
+
+
+def _kept(region, keep):
+    """`region` where `keep` (per example, or one bool), zeros elsewhere."""
+    keep = fit_rank(ops.convert_to_tensor(keep), 2)
+    return ops.where(keep, region, ops.zeros_like(region))
+
+
+class Boxes(typing.NamedTuple):
+    """CutMix's region of images and videos: int32 `(batch, 4)` boxes
+    `[top, bottom)` x `[left, right)` pasted from the partner."""
+
+    box: typing.Any
+
+    def applies_to(self, x, data_format=None):
+        return len(x.shape) in BOX_RANKS
+
+    def cut_mask_of(self, x, data_format=None):
+        """Bool, `x`'s rank: True inside each example's box."""
+        return _broadcast_cut(box_mask(self.box, image_size_of(x, data_format)), x, data_format)
+
+    def paste(self, x, partners, into, data_format=None):
+        return ops.where(self.cut_mask_of(x, data_format), partners, into)
+
+    def own_map(self, y_pred, cut_dims):
+        sizes = _per_cell_sizes(y_pred, cut_dims, 2)
+        if sizes is None:
+            return None
+        return 1.0 - ops.cast(box_mask(self.box, sizes), "float32")
+
+    def emptied(self, keep):
+        return Boxes(_kept(self.box, keep))
+
+
+class Segments(typing.NamedTuple):
+    """CutMix's region of sequences: int32 `(batch, 2)` segments of steps
+    `[start, end)` pasted from the partner."""
+
+    segment: typing.Any
+
+    def applies_to(self, x, data_format=None):
+        return len(x.shape) == SEGMENT_RANK
+
+    def cut_mask_of(self, x, data_format=None):
+        (length,) = image_size_of(x, data_format)
+        return _broadcast_cut(segment_mask(self.segment, length), x, data_format)
+
+    def paste(self, x, partners, into, data_format=None):
+        return ops.where(self.cut_mask_of(x, data_format), partners, into)
+
+    def own_map(self, y_pred, cut_dims):
+        sizes = _per_cell_sizes(y_pred, cut_dims, 1)
+        if sizes is None:
+            return None
+        return 1.0 - ops.cast(segment_mask(self.segment, sizes[0]), "float32")
+
+    def emptied(self, keep):
+        return Segments(_kept(self.segment, keep))
+
+
+def _pasted(x, region, params, data_format):
+    x = as_floating(x)
+    return region.paste(x, take_partners(x, params.perm), x, data_format)
+
+
+def paste_boxes(x, box, params, data_format=None):
     """CutMix: each image with its box taken from its partner image.
 
     Args:
@@ -267,7 +345,8 @@ def paste_boxes(x, params, data_format=None):
             videos of rank 5, `(batch, T, H, W, C)` (`(batch, C, T, H, W)`),
             into whose frames the same box is pasted (a tube).
             Integers are cast to `keras.config.floatx()`, as in `blend`.
-        params: `MixParams` with `box`.
+        box: int32 `(batch, 4)` boxes `[top, bottom, left, right)`.
+        params: The batch's `MixParams` (its partners).
         data_format: `"channels_last"` or `"channels_first"`.
 
     Returns:
@@ -277,15 +356,15 @@ def paste_boxes(x, params, data_format=None):
 
     >>> x = np.stack([np.zeros((4, 4, 1)), np.ones((4, 4, 1))]).astype("float32")
     >>> params = MixParams(lam=np.array([0.75, 1.0], "float32"),
-    ...                    perm=np.array([1, 0], "int32"),
-    ...                    box=np.array([[0, 2, 0, 2], [0, 0, 0, 0]], "int32"))
-    >>> ops.convert_to_numpy(paste_boxes(x, params))[0, :, :, 0].tolist()
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> box = np.array([[0, 2, 0, 2], [0, 0, 0, 0]], "int32")
+    >>> ops.convert_to_numpy(paste_boxes(x, box, params))[0, :, :, 0].tolist()
     [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
-    return paste(x, params, data_format)
+    return _pasted(x, Boxes(ops.convert_to_tensor(box, "int32")), params, data_format)
 
 
-def paste_segments(x, params, data_format=None):
+def paste_segments(x, segment, params, data_format=None):
     """CutMix for sequences: each sequence with its segment of steps taken
     from its partner.
 
@@ -293,7 +372,8 @@ def paste_segments(x, params, data_format=None):
         x: Sequences of rank 3, `(batch, T, C)` (or `(batch, C, T)` with
             `data_format="channels_first"`; defaults to Keras's setting).
             Integers are cast to `keras.config.floatx()`, as in `blend`.
-        params: `MixParams` with `segment`.
+        segment: int32 `(batch, 2)` segments `[start, end)`.
+        params: The batch's `MixParams` (its partners).
         data_format: `"channels_last"` or `"channels_first"`.
 
     Returns:
@@ -303,60 +383,9 @@ def paste_segments(x, params, data_format=None):
 
     >>> x = np.stack([np.zeros((5, 1)), np.ones((5, 1))]).astype("float32")
     >>> params = MixParams(lam=np.array([0.6, 1.0], "float32"),
-    ...                    perm=np.array([1, 0], "int32"),
-    ...                    segment=np.array([[1, 3], [0, 0]], "int32"))
-    >>> ops.convert_to_numpy(paste_segments(x, params))[0, :, 0].tolist()
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> segment = np.array([[1, 3], [0, 0]], "int32")
+    >>> ops.convert_to_numpy(paste_segments(x, segment, params))[0, :, 0].tolist()
     [0.0, 1.0, 1.0, 0.0, 0.0]
     """
-    return paste(x, params, data_format)
-
-
-def cut_of(x, params):
-    """The cut that `params` holds for a tensor of `x`'s rank, or None."""
-    rank = len(x.shape)
-    if rank in BOX_RANKS:
-        return params.box
-    if rank == SEGMENT_RANK:
-        return params.segment
-    return None
-
-
-def _per_cell(y_pred, cut_dims):
-    """Whether an output predicts per pixel (per step) of the cut input:
-    its dims between the batch and the last (classes) axis are the cut
-    input's `cut_dims`, `(H, W)` of an image or `(T,)` of a sequence."""
-    if cut_dims is None:
-        return False
-    between = tuple(y_pred.shape)[1:-1]
-    return len(between) == len(cut_dims) and same_dims(between, cut_dims)
-
-
-def own_weights(y_pred, params, cut_dims=None):
-    """Each example's weight of its own target per pixel (step) of one
-    output, or None where CutMix weighs whole examples (by `params.lam`).
-
-    Args:
-        y_pred: The output.
-        params: The batch's `MixParams`.
-        cut_dims: `(H, W)` of the image (or `(T,)` of the sequence) that
-            CutMix cuts, or None.
-
-    Returns:
-        None unless the batch has cuts and `y_pred` is per pixel (step) of
-        the cut input; then a map `(batch, *cut_dims)`: 0 inside an
-        example's cut and 1 outside for the examples that CutMix, lam
-        everywhere for those that blend.
-    """
-    cut = params.box if len(cut_dims or ()) == 2 else params.segment
-    if cut is None or not _per_cell(y_pred, cut_dims):
-        return None
-    sizes = tuple(ops.shape(y_pred)[1 : 1 + len(cut_dims)])
-    outside = 1.0 - ops.cast(cut_mask(params, sizes), "float32")
-    cutmix = params.cutmix
-    if cutmix is None or cutmix is True:
-        return outside
-    lam = fit_rank(ops.convert_to_tensor(params.lam, "float32"), len(outside.shape))
-    if cutmix is False:
-        return ops.broadcast_to(lam, ops.shape(outside))
-    cutmix = fit_rank(ops.convert_to_tensor(cutmix), len(outside.shape))
-    return ops.where(cutmix, outside, lam)
+    return _pasted(x, Segments(ops.convert_to_tensor(segment, "int32")), params, data_format)

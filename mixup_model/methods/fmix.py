@@ -12,8 +12,8 @@ instead of per batch, for sequences (1-D masks), images (2-D) and videos
   0, `num` being `ceil(lam * N)` or `floor(lam * N)` with probability 1/2
   each, and with `max_soft` a linear ramp of `2 * int(N * soft)` values
   across the threshold (`binarise`, `sample_masks`);
-- apply: `mask * x + (1 - mask) * x[perm]`, the mask broadcast over the
-  channels (`apply_masks`);
+- region (`Masks`): `mask * x + (1 - mask) * x[perm]`, the mask broadcast
+  over the channels (`apply_masks`);
 - own weight: the mask's mean per example, or the mask itself per pixel.
 
 One deliberate difference from the official code: `make_low_freq_image`
@@ -25,6 +25,7 @@ cosine. Here the spectrum is the one the paper describes,
 """
 
 import math
+import typing
 
 import keras
 import numpy as np
@@ -35,25 +36,29 @@ from mixup_model.arguments import argument_error
 from mixup_model.backend import current as backend
 from mixup_model.draws import MIN_CONCENTRATION
 from mixup_model.draws import sample_lambda
+from mixup_model.methods.base import BatchMethod
+from mixup_model.methods.base import register
 from mixup_model.shards import take_partners
+from mixup_model.sizes import cells_of
 from mixup_model.tensors import as_floating
+from mixup_model.tensors import fit_rank
+from mixup_model.tensors import same_dims
 
-# What `MixupModel` calls the method, and the rate that switches it on.
-NAME = "FMix"
-RATE = "fmix_alpha"
+# Where it was before `mixup_model.sizes`.
+mask_shape_of = cells_of
 
 
-def validate_decay_power(decay_power):
-    """Returns `fmix_decay_power` as a float > 0, or raises."""
+def validate_decay_power(decay_power, name="fmix_decay_power"):
+    """Returns `decay_power` as a float > 0, or raises."""
     if not is_real(decay_power) or not math.isfinite(decay_power) or decay_power <= 0:
-        raise argument_error("fmix_decay_power", "a finite number > 0", decay_power)
+        raise argument_error(name, "a finite number > 0", decay_power)
     return float(decay_power)
 
 
-def validate_max_soft(max_soft):
-    """Returns `fmix_max_soft` as a float in [0, 0.5], or raises."""
+def validate_max_soft(max_soft, name="fmix_max_soft"):
+    """Returns `max_soft` as a float in [0, 0.5], or raises."""
     if not is_real(max_soft) or not 0.0 <= max_soft <= 0.5:
-        raise argument_error("fmix_max_soft", "a float in [0, 0.5]", max_soft)
+        raise argument_error(name, "a float in [0, 0.5]", max_soft)
     return float(max_soft)
 
 
@@ -213,19 +218,89 @@ def sample_masks(batch_size, alpha, seed, shape, decay_power=3.0, max_soft=0.0,
     return mask, own_weights(mask)
 
 
-def draw(batch_size, fmix_alpha, seed, shape, decay_power=3.0, max_soft=0.0,
-         lambda_mode="per_sample"):
-    """FMix's masks in a recipe (`mixup_model.recipe`): `sample_masks`."""
-    return sample_masks(batch_size, fmix_alpha, seed, shape, decay_power, max_soft, lambda_mode)
+@register
+class FMix(BatchMethod):
+    """FMix: a region of each example cut by thresholded low-frequency
+    noise, taken from its partner.
+
+    Args:
+        alpha: The concentration of `Beta(alpha, alpha)`, the fraction each
+            mask keeps, a finite float >= 0 (0 pauses the method in a
+            recipe).
+        decay_power: How fast the noise's spectrum decays, a float > 0
+            (default 3, FMix's; larger: smoother masks).
+        max_soft: The soft edge, a float in [0, 0.5] (default 0: binary
+            masks).
+
+    Example:
+
+    >>> FMix(1.0)
+    FMix(alpha=1.0, decay_power=3.0, max_soft=0.0)
+    """
+
+    key = "fmix"
+    caption = "FMix"
+    seed_fold = 4
+    flat_arguments = {
+        "fmix_alpha": "alpha", "fmix_decay_power": "decay_power", "fmix_max_soft": "max_soft",
+    }
+
+    def __init__(self, alpha=1.0, decay_power=3.0, max_soft=0.0):
+        super().__init__(alpha)
+        self.decay_power = validate_decay_power(decay_power, self._argument("decay_power"))
+        self.max_soft = validate_max_soft(max_soft, self._argument("max_soft"))
+
+    def get_config(self):
+        return {"alpha": self.alpha, "decay_power": self.decay_power, "max_soft": self.max_soft}
+
+    def draw(self, batch_size, rates, seed, sizes, lambda_mode="per_sample"):
+        mask, lam = sample_masks(
+            batch_size, rates["alpha"], seed, tuple(sizes.cells), self.decay_power,
+            self.max_soft, lambda_mode,
+        )
+        return lam, Masks(mask)
+
+    def empty_region(self, batch_size, sizes):
+        return Masks(ops.ones((batch_size,) + tuple(sizes.cells), "float32"))
+
+    def check_input(self, x, shapes):
+        if x is None:
+            raise ValueError(
+                f"{self.caption} (`fmix_alpha` > 0) needs an image input of rank 4, a "
+                "video input of rank 5 or a sequence input of rank 3 to mask; "
+                f"the model's inputs have shapes {shapes}."
+            )
+        if None in cells_of(x):
+            raise ValueError(
+                f"{self.caption} (`fmix_alpha` > 0) needs the sizes of the input it masks to be "
+                "known when the step is traced (FMix's Fourier noise has a "
+                f"static shape); the model's inputs have shapes {shapes}."
+            )
 
 
-def mask_shape_of(x, data_format=None):
-    """The shape of FMix's masks for a batch `x`: every axis but the batch
-    and the channels, `(T,)` of sequences, `(H, W)` of images, `(T, H, W)`
-    of videos (static dims, None where unknown)."""
-    data_format = data_format or keras.config.image_data_format()
-    dims = tuple(x.shape)
-    return dims[1:-1] if data_format == "channels_last" else dims[2:]
+class Masks(typing.NamedTuple):
+    """FMix's region: float32 masks `(batch, *cells)`, 1 where the example
+    keeps its own values."""
+
+    mask: typing.Any
+
+    def applies_to(self, x, data_format=None):
+        return same_dims(cells_of(x, data_format), tuple(self.mask.shape)[1:])
+
+    def paste(self, x, partners, into, data_format=None):
+        channels_last = (data_format or keras.config.image_data_format()) == "channels_last"
+        mask = ops.cast(self.mask, x.dtype)
+        mask = ops.expand_dims(mask, -1 if channels_last else 1)
+        return mask * into + (1.0 - mask) * partners
+
+    def own_map(self, y_pred, cut_dims):
+        if not same_dims(tuple(y_pred.shape)[1:-1], tuple(self.mask.shape)[1:]):
+            return None
+        return ops.cast(self.mask, "float32")
+
+    def emptied(self, keep):
+        keep = fit_rank(ops.convert_to_tensor(keep), len(self.mask.shape))
+        return Masks(ops.where(keep, self.mask, ops.cast(1, self.mask.dtype)))
 
 
 def apply_masks(x, mask, perm, channels_last=True, into=None):

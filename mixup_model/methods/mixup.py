@@ -1,38 +1,54 @@
 """mixup (Zhang et al., ICLR 2018): blend each example with its partner.
 
-The method's three parts, as every batch method in `mixup_model.methods`
-has them:
-
-- draw: lambda ~ Beta(alpha, alpha), one per example (or per batch), and a
-  random partner permutation (`draw`, `sample_mix_params`);
-- apply: `x' = lam * x + (1 - lam) * x[perm]` for a tensor of any rank
-  (`blend`);
-- own weight: each example keeps `lam` of its own target (`own_weights`).
+- `Mixup(alpha)`: the method; its draw is lambda ~ Beta(alpha, alpha), one
+  per example (or per batch), and it has no region: every example of it is
+  blended whole, `x' = lam * x + (1 - lam) * x[perm]` (`blend`), for a tensor
+  of any rank, and keeps `lam` of its own target.
+- `sample_mix_params`: lambdas and a partner permutation, for one batch.
 """
 
 from keras import ops
 
 from mixup_model.backend import current as backend
+from mixup_model.convex import blend  # noqa: F401 (mixup's application, here since 0.1.0)
 from mixup_model.draws import MIN_CONCENTRATION
 from mixup_model.draws import sample_lambda
 from mixup_model.draws import sample_permutation
 from mixup_model.draws import validate_lambda_mode
+from mixup_model.methods.base import BatchMethod
+from mixup_model.methods.base import register
 from mixup_model.params import MixParams
-from mixup_model.shards import take_partners
-from mixup_model.tensors import as_floating
-from mixup_model.tensors import fit_rank
 
-# What `MixupModel` calls the method, and the rate that switches it on.
-NAME = "mixup"
-RATE = "alpha"
+@register
+class Mixup(BatchMethod):
+    """mixup: each example blended whole with its partner.
 
+    Args:
+        alpha: The concentration of `Beta(alpha, alpha)`, a finite float
+            >= 0 (0 pauses the method in a recipe). The keras.io example
+            uses 0.2, timm's ImageNet recipes 0.8.
 
-def draw(batch_size, alpha, seed, lambda_mode="per_sample"):
-    """mixup's lambdas in a recipe (`sample_batch_params`): Beta(alpha,
-    alpha) with alpha clamped to a small positive value, since a rate
-    scheduled to 0 switches mixup off by the recipe's gate while the draw
-    still runs."""
-    return sample_lambda(batch_size, ops.maximum(alpha, MIN_CONCENTRATION), seed, lambda_mode)
+    Example:
+
+    >>> Mixup(0.2)
+    Mixup(alpha=0.2)
+    """
+
+    key = "mixup"
+    caption = "mixup"
+    seed_fold = None  # the first half of the step's seed, as 0.1.0 drew it
+    flat_arguments = {"alpha": "alpha"}
+    pastes = False
+
+    def __init__(self, alpha=1.0):
+        super().__init__(alpha)
+
+    def draw(self, batch_size, rates, seed, sizes, lambda_mode="per_sample"):
+        # The concentration is clamped to a small positive value: a rate
+        # scheduled to 0 pauses the method by the recipe's gate while the
+        # draw still runs.
+        alpha = ops.maximum(rates["alpha"], MIN_CONCENTRATION)
+        return sample_lambda(batch_size, alpha, seed, lambda_mode), None
 
 
 def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
@@ -67,50 +83,3 @@ def sample_mix_params(batch_size, alpha, seed, lambda_mode="per_sample"):
         lam=sample_lambda(batch_size, alpha, lam_seed, lambda_mode),
         perm=sample_permutation(batch_size, perm_seed),
     )
-
-
-def blend(x, params):
-    """Returns `lam * x + (1 - lam) * x[perm]` for one tensor of any rank.
-
-    Integer and boolean inputs are cast to `keras.config.floatx()` first:
-    blending uint8 pixels in integer arithmetic would truncate. Floating
-    inputs keep their dtype (float16/bfloat16 included); lambda is cast to it.
-    Every result lies between its two sources, also after rounding (as long
-    as their difference is finite in the dtype), and equals the source when
-    its lambda is exactly 1 (or the partner when it is 0).
-
-    Args:
-        x: A tensor whose first axis is the batch.
-        params: The batch's `MixParams`.
-
-    Returns:
-        The blended tensor, of `x`'s shape (and dtype, if floating).
-
-    Example:
-
-    >>> params = MixParams(lam=np.array([0.75, 1.0], "float32"),
-    ...                    perm=np.array([1, 0], "int32"))
-    >>> x = np.array([[0.0, 4.0], [8.0, 0.0]], "float32")
-    >>> ops.convert_to_numpy(blend(x, params)).tolist()
-    [[2.0, 3.0], [8.0, 0.0]]
-    """
-    x = as_floating(x)
-    lam, perm = params.lam, params.perm
-    if backend.blend_rows is not None:  # (a backend whose batches are not sharded)
-        return backend.blend_rows(x, ops.convert_to_tensor(lam), ops.convert_to_tensor(perm))
-    # From the source with the larger weight, a step of t = min(lam, 1 - lam)
-    # <= 1/2 towards the other: the result stays between the two sources
-    # even after rounding (the step is at most half their rounded distance),
-    # is exact at lam in {0, 1}, and takes fewer passes than a two-sided
-    # blend and a clip.
-    own = ops.arange(ops.shape(x)[0], dtype=perm.dtype)
-    keep = lam >= 0.5
-    base = take_partners(x, ops.where(keep, own, perm))
-    other = take_partners(x, ops.where(keep, perm, own))
-    t = ops.cast(fit_rank(ops.where(keep, 1.0 - lam, lam), len(x.shape)), x.dtype)
-    return base + t * (other - base)
-
-
-def own_weights(params):
-    """Each example's weight of its own target: `lam`, shape `(batch,)`."""
-    return params.lam

@@ -7,39 +7,39 @@ resizemix.py`), per example instead of per batch:
   (`lam * (lam_max - lam_min) + lam_min`), then CutMix's `rand_bbox` for a
   box: sides `int(H * sqrt(1 - lam))` and `int(W * sqrt(1 - lam))`, a centre
   uniform over the image, corners `centre ± side // 2` clipped at the
-  borders (`draw`, `sample_boxes`);
-- apply: the partner image, resized whole to the box's size (bilinear with
-  half-pixel centres, as `F.interpolate(..., align_corners=False)`), replaces
-  the box (`paste_resized`); in videos the same box and scale in every frame;
-- own weight: `1 - box area / image area`, the fraction of the example left
-  (`own_weights`).
+  borders (`ResizeMix.draw`, `sample_boxes`);
+- region (`ResizedBoxes`): the partner image, resized whole to the box's
+  size (bilinear with half-pixel centres, as
+  `F.interpolate(..., align_corners=False)`), replaces the box; in videos
+  the same box and scale in every frame;
+- own weight: `1 - box area / image area`, the fraction of the example left.
 
 The resize is one batched resampling with a per-example interpolation
 matrix along each image axis: static shapes, no per-example loop.
 """
 
+import typing
+
 from keras import ops
 
 from mixup_model.arguments import is_real
 from mixup_model.arguments import argument_error
-
 from mixup_model.backend import current as backend
 from mixup_model.draws import MIN_CONCENTRATION
 from mixup_model.draws import sample_lambda
-from mixup_model.methods.cutmix import spatial_axes
-from mixup_model.methods.cutmix import cut_mask_of
-from mixup_model.methods.cutmix import image_size_of
+from mixup_model.methods.base import BatchMethod
+from mixup_model.methods.base import register
+from mixup_model.methods.cutmix import Boxes
 from mixup_model.shards import take_partners
+from mixup_model.sizes import BOX_RANKS
+from mixup_model.sizes import image_size_of
+from mixup_model.sizes import spatial_axes
 from mixup_model.tensors import as_floating
 
-# What `MixupModel` calls the method, and the rate that switches it on.
-NAME = "ResizeMix"
-RATE = "resizemix_alpha"
 
-
-def validate_lam_range(lam_range):
+def validate_lam_range(lam_range, name="resizemix_lam_range"):
     """Returns `(lam_min, lam_max)` as floats with `0 <= lam_min <= lam_max
-    <= 1`, or raises a ValueError naming `resizemix_lam_range`."""
+    <= 1`, or raises a ValueError naming the argument."""
     try:
         low, high = lam_range
         valid = is_real(low) and is_real(high) and 0.0 <= low <= high <= 1.0
@@ -47,7 +47,7 @@ def validate_lam_range(lam_range):
         valid = False
     if not valid:
         raise argument_error(
-            "resizemix_lam_range",
+            name,
             "a pair (lam_min, lam_max) with 0 <= lam_min <= lam_max <= 1",
             lam_range,
         )
@@ -78,27 +78,6 @@ def sample_boxes(lam, image_size, seed):
     height, width = image_size
     area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2])
     return box, 1.0 - ops.cast(area, "float32") / float(height * width)
-
-
-def draw(batch_size, alpha, seed, image_size, lam_min=0.1, lam_max=0.8,
-         lambda_mode="per_sample"):
-    """ResizeMix's boxes and weights for one batch.
-
-    Args:
-        batch_size: Number of examples.
-        alpha: The Beta concentration (clamped to a small positive value).
-        seed: A stateless seed of shape `(2,)`.
-        image_size: `(height, width)`, Python ints.
-        lam_min, lam_max: The range the Beta draw is scaled into (the
-            weight of the example itself before the box is clipped).
-        lambda_mode: `"per_sample"` or `"per_batch"`.
-
-    Returns:
-        `(box, lam)` as `sample_boxes`.
-    """
-    lam_seed, box_seed = backend.split(backend.as_seed(seed), 2)
-    drawn = sample_lambda(batch_size, ops.maximum(alpha, MIN_CONCENTRATION), lam_seed, lambda_mode)
-    return sample_boxes(drawn * (lam_max - lam_min) + lam_min, image_size, box_seed)
 
 
 def interpolation_matrix(start, end, size):
@@ -154,18 +133,95 @@ def resize_into_boxes(x, box, data_format=None):
     return ops.moveaxis(resized, (1, 2), (rows_axis, cols_axis))
 
 
-def paste_resized(x, params, data_format=None, into=None, box=None):
+@register
+class ResizeMix(BatchMethod):
+    """ResizeMix: the whole partner, resized into a box of each example.
+
+    Args:
+        alpha: The concentration of `Beta(alpha, alpha)`, a finite float
+            >= 0 (0 pauses the method in a recipe).
+        lam_range: `(lam_min, lam_max)`, the range the Beta draw is scaled
+            into (mmpretrain's `lam_min`, `lam_max`; default `(0.1, 0.8)`):
+            each example's weight before its box is clipped.
+
+    Example:
+
+    >>> ResizeMix(1.0)
+    ResizeMix(alpha=1.0, lam_range=(0.1, 0.8))
+    """
+
+    key = "resizemix"
+    caption = "ResizeMix"
+    seed_fold = 3
+    flat_arguments = {"resizemix_alpha": "alpha", "resizemix_lam_range": "lam_range"}
+
+    def __init__(self, alpha=1.0, lam_range=(0.1, 0.8)):
+        super().__init__(alpha)
+        self.lam_range = validate_lam_range(lam_range, self._argument("lam_range"))
+
+    def get_config(self):
+        return {"alpha": self.alpha, "lam_range": tuple(self.lam_range)}
+
+    def draw(self, batch_size, rates, seed, sizes, lambda_mode="per_sample"):
+        lam_seed, box_seed = backend.split(backend.as_seed(seed), 2)
+        alpha = ops.maximum(rates["alpha"], MIN_CONCENTRATION)
+        drawn = sample_lambda(batch_size, alpha, lam_seed, lambda_mode)
+        lam_min, lam_max = self.lam_range
+        box, lam = sample_boxes(drawn * (lam_max - lam_min) + lam_min, tuple(sizes.cut), box_seed)
+        return lam, ResizedBoxes(box)
+
+    def empty_region(self, batch_size, sizes):
+        return ResizedBoxes(ops.zeros((batch_size, 4), "int32"))
+
+    def check_input(self, x, shapes):
+        if x is None or len(x.shape) not in BOX_RANKS:
+            raise ValueError(
+                f"{self.caption} (`resizemix_alpha` > 0) needs an image input of rank 4 "
+                "(batch, height, width, channels) or a video input of rank 5 "
+                "(batch, frames, height, width, channels) to paste resized "
+                f"partners into; the model's inputs have shapes {shapes}."
+            )
+        if None in tuple(x.shape[axis] for axis in spatial_axes(None, len(x.shape))):
+            raise ValueError(
+                f"{self.caption} (`resizemix_alpha` > 0) needs the height and width of the "
+                "images it pastes into to be known when the step is traced "
+                "(the resize has static shapes); the model's inputs have "
+                f"shapes {shapes}."
+            )
+
+
+class ResizedBoxes(typing.NamedTuple):
+    """ResizeMix's region: int32 `(batch, 4)` boxes `[top, bottom)` x
+    `[left, right)` into which the whole partner is resized."""
+
+    box: typing.Any
+
+    # Where it pastes, what each example keeps and how it is emptied are
+    # CutMix's boxes'; only what is pasted differs.
+    def applies_to(self, x, data_format=None):
+        return Boxes(self.box).applies_to(x, data_format)
+
+    def paste(self, x, partners, into, data_format=None):
+        resized = resize_into_boxes(partners, self.box, data_format)
+        return ops.where(Boxes(self.box).cut_mask_of(x, data_format), resized, into)
+
+    def own_map(self, y_pred, cut_dims):
+        return Boxes(self.box).own_map(y_pred, cut_dims)
+
+    def emptied(self, keep):
+        return ResizedBoxes(Boxes(self.box).emptied(keep).box)
+
+
+def paste_resized(x, box, params, data_format=None):
     """ResizeMix: each image with its box replaced by its whole partner
     image, resized into the box.
 
     Args:
         x: Images of rank 4 or videos of rank 5, as `paste_boxes` takes
             them.
-        params: `MixParams` with `box` (an empty box pastes nothing).
+        box: int32 `(batch, 4)` boxes (an empty box pastes nothing).
+        params: The batch's `MixParams` (its partners).
         data_format: `"channels_last"` or `"channels_first"`.
-        into: What the box is pasted into, `x`'s shape (default `x`).
-        box: The boxes, in place of `params.box` (a recipe of several
-            methods keeps ResizeMix's in `params.resize_box`).
 
     Returns:
         The images, `x`'s shape.
@@ -174,20 +230,11 @@ def paste_resized(x, params, data_format=None, into=None, box=None):
 
     >>> x = np.stack([np.zeros((4, 4, 1)), np.ones((4, 4, 1))]).astype("float32")
     >>> params = MixParams(lam=np.array([0.75, 1.0], "float32"),
-    ...                    perm=np.array([1, 0], "int32"),
-    ...                    box=np.array([[0, 2, 0, 2], [0, 0, 0, 0]], "int32"))
-    >>> ops.convert_to_numpy(paste_resized(x, params))[0, :, :, 0].tolist()
+    ...                    perm=np.array([1, 0], "int32"))
+    >>> box = np.array([[0, 2, 0, 2], [0, 0, 0, 0]], "int32")
+    >>> ops.convert_to_numpy(paste_resized(x, box, params))[0, :, :, 0].tolist()
     [[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]
     """
     x = as_floating(x)
-    box = params.box if box is None else box
-    into = x if into is None else into
-    resized = resize_into_boxes(take_partners(x, params.perm), box, data_format)
-    boxed = params._replace(box=box, segment=None)
-    return ops.where(cut_mask_of(x, boxed, data_format), resized, into)
-
-
-def own_weights(params):
-    """Each example's weight of its own target: `params.lam`, the fraction
-    of the image outside its box."""
-    return params.lam
+    region = ResizedBoxes(ops.convert_to_tensor(box, "int32"))
+    return region.paste(x, take_partners(x, params.perm), x, data_format)

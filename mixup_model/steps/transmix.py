@@ -36,6 +36,8 @@ import keras
 from keras import ops
 
 from mixup_model.layers import layer_named
+from mixup_model.methods import cutmix
+from mixup_model.params import uses
 
 # The attention layers TransMix reads: Keras's own, also inside KerasHub's
 # ViT blocks (`ViTEncoderBlock.mha`).
@@ -203,6 +205,26 @@ def box_on_grid(box, image_size, grid):
     return ops.reshape(ops.cast(inside, "float32"), (-1, rows * cols))
 
 
+def check_recipe(recipe, name):
+    """Raises unless the recipe holds CutMix, whose labels TransMix
+    reweighs."""
+    if recipe is None or not any(isinstance(m, cutmix.CutMix) for m in recipe.methods):
+        raise ValueError(
+            "`transmix_layer` reweighs CutMix's labels by attention, so it "
+            "needs CutMix on: `cutmix_alpha` > 0, or CutMix in `mix`. Received: "
+            f"transmix_layer={name!r}, mix={recipe!r}"
+        )
+
+
+def cutmix_boxes(params):
+    """`(index, boxes)`: CutMix's place in the draw and its `Boxes`, or
+    `(None, None)` if the draw has none."""
+    for index, region in enumerate(params.regions):
+        if isinstance(region, cutmix.Boxes):
+            return index, region.box
+    return None, None
+
+
 def own_weights(params, scores, image_size, grid):
     """Each example's weight of its own label under TransMix.
 
@@ -220,60 +242,71 @@ def own_weights(params, scores, image_size, grid):
         attention share on the pasted patches; `params.lam` for the others
         (a mixup example, or one left unmixed).
     """
+    index, box = cutmix_boxes(params)
+    lam = ops.convert_to_tensor(params.lam, "float32")
+    if box is None:
+        return lam
     rows, cols = grid
     attention = ops.cast(
         ops.stop_gradient(class_token_attention(scores, rows * cols)), "float32"
     )
     height, width = image_size
-    mask = box_on_grid(params.box, image_size, grid)
+    mask = box_on_grid(box, image_size, grid)
     on_box = ops.sum(mask * attention, axis=1)
     total = ops.sum(attention, axis=1)
     share = ops.where(total > 0, on_box / ops.where(total > 0, total, 1.0), 0.0)
-    box = ops.cast(ops.convert_to_tensor(params.box, "int32"), "float32")
+    box = ops.cast(ops.convert_to_tensor(box, "int32"), "float32")
     area = (box[:, 1] - box[:, 0]) * (box[:, 3] - box[:, 2]) / float(height * width)
     transmix = 1.0 - (area + share) / 2.0
-    cutmix = params.cutmix
-    lam = ops.convert_to_tensor(params.lam, "float32")
-    if cutmix is None or cutmix is False:
-        return lam
-    if cutmix is True:
-        return transmix
-    return ops.where(ops.convert_to_tensor(cutmix), transmix, lam)
+    chosen = uses(params, index)
+    if isinstance(chosen, bool):
+        return transmix if chosen else lam
+    return ops.where(chosen, transmix, lam)
 
 
-def capture_attention(model, cut_input):
-    """Makes `model.transmix_layer` record its attention in `model`'s train
-    step (wrapped once per model), or raises if the cut input is not an
-    image of static size or the model has no patch grid."""
-    shape = tuple(cut_input.shape)
-    if len(shape) != 4 or None in shape[1:3]:
-        raise ValueError(
-            "`transmix_layer` reweighs CutMix boxes of images by the "
-            "attention on their patches: the cut input must be an image "
-            "(batch, height, width, channels) of static height and width. "
-            f"Received: an input of shape {shape}."
-        )
-    if model.__dict__.get("_attention_capture") is None:
-        layer = find_attention_layer(model, model.transmix_layer)
-        object.__setattr__(
-            model, "_attention_capture", AttentionCapture(layer, model._traced_step)
-        )
-    model._attention_capture.grid = patch_grid_of(model, shape[1:3], model.transmix_layer)
+class TransMix:
+    """TransMix in a model's train step: the attention layer that
+    `transmix_layer` names, captured once, and the label weights of each
+    step from it.
 
+    Args:
+        name: The layer's name (`transmix_layer`).
+    """
 
-def step_params(step, model):
-    """The step's `MixParams` with TransMix's label weights, from the
-    attention its forward pass recorded (with RegMixup, the mixed half's)."""
-    transmix_layer = model.transmix_layer
-    if step.attention is None:
-        raise ValueError(
-            f"`transmix_layer`={transmix_layer!r} was not called in "
-            "the model's forward pass, so TransMix has no attention."
-        )
-    scores = step.attention
-    if step.clean_size is not None:  # RegMixup: the mixed half's
-        scores = scores[step.clean_size:]
-    grid = model._attention_capture.grid
-    check_token_layout(scores.shape[-1], grid, step.cut_dims, transmix_layer)
-    lam = own_weights(step.params, scores, step.cut_dims, grid)
-    return step.params._replace(lam=lam)
+    def __init__(self, name):
+        self.name = validate_transmix_layer(name)
+        self.capture = None
+        self.grid = None
+
+    def begin(self, model, cut_input, step_of):
+        """Before a step is traced: makes the layer of `model` record its
+        attention while `step_of()` returns a step that waits for it, and
+        reads the patch grid; raises if the cut input is not an image of
+        static size or the model has no patch grid."""
+        shape = tuple(cut_input.shape)
+        if len(shape) != 4 or None in shape[1:3]:
+            raise ValueError(
+                "`transmix_layer` reweighs CutMix boxes of images by the "
+                "attention on their patches: the cut input must be an image "
+                "(batch, height, width, channels) of static height and width. "
+                f"Received: an input of shape {shape}."
+            )
+        if self.capture is None:
+            self.capture = AttentionCapture(find_attention_layer(model, self.name), step_of)
+        self.grid = patch_grid_of(model, shape[1:3], self.name)
+
+    def step_params(self, step):
+        """The step's `MixParams` with TransMix's label weights, from the
+        attention its forward pass recorded (with RegMixup, the mixed
+        half's)."""
+        if step.attention is None:
+            raise ValueError(
+                f"`transmix_layer`={self.name!r} was not called in "
+                "the model's forward pass, so TransMix has no attention."
+            )
+        scores = step.attention
+        if step.clean_size is not None:  # RegMixup: the mixed half's
+            scores = scores[step.clean_size:]
+        check_token_layout(scores.shape[-1], self.grid, step.cut_dims, self.name)
+        lam = own_weights(step.params, scores, step.cut_dims, self.grid)
+        return step.params._replace(lam=lam)

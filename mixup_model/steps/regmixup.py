@@ -106,17 +106,27 @@ def clean_loss_terms(y, y_pred, sample_weight, label_smoothing, target_threshold
     return targets.loss_terms
 
 
-def loss(model, x, y, y_pred, sample_weight, training, step):
-    """`L(clean) + eta * L(mixed)` of a `MixupModel`'s RegMixup step, each
-    half with the compiled loss and the sample weights; regularization and
-    `add_loss` terms counted once, with the clean half."""
+def loss(step, y, y_pred, sample_weight, *, eta, loss_of_terms, mixed_loss_terms,
+         label_smoothing=0.0, target_threshold=None):
+    """`L(clean) + eta * L(mixed)` of a RegMixup step, each half with the
+    compiled loss and the sample weights.
+
+    Args:
+        step: The `MixedStep` (its `clean_size` splits the outputs).
+        y, y_pred, sample_weight: The step's targets, outputs (of both
+            halves) and weights.
+        eta: RegMixup's weight of the mixed loss.
+        loss_of_terms: `f(terms, y_pred, regularization)`: the compiled loss
+            summed over `[(y, sample_weight)]` terms, with the model's
+            regularization and `add_loss` terms if `regularization`.
+        mixed_loss_terms: `f(y, y_pred, sample_weight)`: the mixed half's
+            loss terms.
+        label_smoothing, target_threshold: As the mixed targets take them.
+    """
     clean_pred, mixed_pred = split_clean_and_mixed(y_pred, step.clean_size)
-    clean_terms = clean_loss_terms(
-        y, clean_pred, sample_weight, model.label_smoothing, model.target_threshold
+    clean_terms = clean_loss_terms(y, clean_pred, sample_weight, label_smoothing, target_threshold)
+    clean = loss_of_terms(clean_terms, clean_pred, regularization=True)
+    mixed = loss_of_terms(
+        mixed_loss_terms(y, mixed_pred, sample_weight), mixed_pred, regularization=False
     )
-    clean = model._loss_of_terms(x, clean_terms, clean_pred, training)
-    mixed_terms = model._mixed_targets(y, mixed_pred, sample_weight, for_loss=True).loss_terms
-    mixed = model._loss_of_terms(
-        None, mixed_terms, mixed_pred, training, regularization=False
-    )
-    return clean + model.regmixup_eta * mixed
+    return clean + eta * mixed
